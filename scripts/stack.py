@@ -347,6 +347,8 @@ class Stack:
             "AMQP_URI": os.environ.get("AMQP_URI", settings.amqp_uri),
             "REDIS_URI": os.environ.get("REDIS_URI", settings.redis_uri),
             "RUN_DIR": str(settings.run_dir),
+            # eventlet warns of its own deprecation at every start; nothing to act on here.
+            "PYTHONWARNINGS": "ignore::DeprecationWarning",
             "WEB_SERVER_ADDRESS": os.environ.get(
                 "WEB_SERVER_ADDRESS", f"127.0.0.1:{settings.gateway_port}"),
         }
@@ -430,6 +432,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     stack = Stack(Settings.from_env(dict(os.environ)))
     signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)  # even when started with SIGINT ignored
     try:
         if args.command == "run":
             return command_run(stack)

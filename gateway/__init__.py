@@ -1,0 +1,1 @@
+"""The gateway: the only HTTP entry, mapping routes to RPC calls on the other services."""

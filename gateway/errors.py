@@ -1,0 +1,82 @@
+"""The one table from error type to HTTP status, and the JSON error body."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from nameko.exceptions import BadRequest as NamekoBadRequest
+from nameko.exceptions import RemoteError
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from shop.context import current_request_id
+from shop.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    ServiceTimeout,
+    ServiceUnavailable,
+    ShopError,
+    Unauthorized,
+)
+
+log = logging.getLogger(__name__)
+
+
+class MalformedJson(ShopError):
+    code = "MALFORMED_JSON"
+
+
+class UnsupportedMediaType(ShopError):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+STATUS_BY_ERROR: dict[type[ShopError], int] = {
+    InvalidInput: 400,
+    MalformedJson: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    UnsupportedMediaType: 415,
+    ServiceUnavailable: 503,
+    ServiceTimeout: 504,
+}
+
+# What a route may raise and still be answered with its own status, not logged as a bug.
+EXPECTED_ERRORS = tuple(STATUS_BY_ERROR)
+
+
+def json_response(payload, status: int = 200, headers: dict | None = None) -> Response:
+    body = "" if payload is None else json.dumps(payload, separators=(",", ":"))
+    return Response(body, status=status, headers=headers,
+                    mimetype=None if payload is None else "application/json")
+
+
+def error_response(status: int, code: str, message: str, details=None,
+                   headers=None) -> Response:
+    body = {"error": message, "code": code, "request_id": current_request_id()}
+    if details:
+        body["details"] = details
+    return json_response(body, status, headers)
+
+
+def response_for_exception(exc: BaseException) -> Response:
+    """Maps any exception a request may end in to its JSON error response."""
+    for error_type, status in STATUS_BY_ERROR.items():
+        if isinstance(exc, error_type):
+            www_authenticate = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+            return error_response(status, exc.code, exc.message, exc.details, www_authenticate)
+    if isinstance(exc, HTTPException):
+        headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+        code = exc.name.upper().replace(" ", "_")
+        return error_response(exc.code, code, exc.description or exc.name, None, headers)
+    if isinstance(exc, NamekoBadRequest):
+        return error_response(400, "BAD_REQUEST", str(exc))
+    if isinstance(exc, RemoteError):
+        log.error("unexpected error from a service: %s: %s", exc.exc_type, exc.value)
+    else:
+        log.error("unexpected error", exc_info=(type(exc), exc, exc.__traceback__))
+    return error_response(500, "INTERNAL_ERROR", "Something went wrong on our side.")

@@ -1,0 +1,134 @@
+"""The gateway's HTTP layer: nameko's web server and @http entrypoint, made to speak JSON.
+
+Every response, from a route or from routing itself (404, 405, 413), is JSON and carries
+the request id and the security headers. Every route is also served under /api/v1.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import WebServer
+from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from gateway.errors import (
+    EXPECTED_ERRORS,
+    error_response,
+    json_response,
+    response_for_exception,
+)
+from shop.context import REQUEST_ID_KEY, bind_request_id
+
+API_PREFIX = "/api/v1"
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+
+log = logging.getLogger("gateway.access")
+
+
+def accepted_request_id(offered: str | None) -> str:
+    """The client's X-Request-ID when it is a sane token, else a new one."""
+    if offered and SANE_REQUEST_ID.fullmatch(offered):
+        return offered
+    return uuid.uuid4().hex
+
+
+class GatewayWebServer(WebServer):
+    """Nameko's WebServer with the gateway's routing, limits and headers."""
+
+    def make_url_map(self) -> Map:
+        url_map = Map()
+        for provider in self._providers:
+            for prefix in ("", API_PREFIX):
+                url_map.add(Rule(prefix + provider.url, methods=provider.method.split(","),
+                                 endpoint=provider))
+        return url_map
+
+    def get_wsgi_app(self) -> GatewayWsgiApp:
+        return GatewayWsgiApp(self)
+
+    def context_data_from_headers(self, request: Request) -> dict:
+        return {REQUEST_ID_KEY: request.request_id}
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.container.config.get("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
+
+
+class GatewayWsgiApp:
+    def __init__(self, server: GatewayWebServer):
+        self.url_map = server.make_url_map()
+        self.max_body_bytes = server.max_body_bytes
+
+    def __call__(self, environ, start_response):
+        started = time.monotonic()
+        request = Request(environ, shallow=True)
+        request.request_id = accepted_request_id(request.headers.get("X-Request-ID"))
+        request.max_content_length = self.max_body_bytes
+        bind_request_id(request.request_id)
+        try:
+            response = self.dispatch(request)
+        except Exception as exc:  # a bug in the gateway itself: still a JSON 500
+            response = response_for_exception(exc)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers["X-Request-ID"] = request.request_id
+        log.info("%s %s %s %.1f ms", request.method, request.path, response.status_code,
+                 (time.monotonic() - started) * 1000)
+        bind_request_id(None)
+        return response(environ, start_response)
+
+    def dispatch(self, request: Request) -> Response:
+        try:
+            if (request.content_length or 0) > self.max_body_bytes:
+                raise RequestEntityTooLarge(
+                    f"The body is larger than {self.max_body_bytes} bytes.")
+            provider, values = self.url_map.bind_to_environ(request.environ).match()
+        except NotFound:
+            return error_response(404, "NOT_FOUND", f"No route for {request.path[:200]}.")
+        except HTTPException as exc:
+            return response_for_exception(exc)
+        request.path_values = values
+        return provider.handle_request(request)
+
+
+class Route(HttpRequestHandler):
+    """An @http entrypoint whose results become JSON bodies and errors the table's status.
+
+    A route returns a JSON-able payload, or (status, payload), or (status, headers,
+    payload); a payload of None is an empty body.
+    """
+
+    server = GatewayWebServer()
+
+    def __init__(self, method: str, url: str, **kwargs):
+        kwargs.setdefault("expected_exceptions", EXPECTED_ERRORS)
+        super().__init__(method, url, **kwargs)
+
+    def response_from_result(self, result) -> Response:
+        if isinstance(result, Response):
+            return result
+        status, headers, payload = 200, None, result
+        if isinstance(result, tuple):
+            status, headers, payload = result if len(result) == 3 else (result[0], None,
+                                                                         result[1])
+        return json_response(payload, status, headers)
+
+    def response_from_exception(self, exc: Exception) -> Response:
+        return response_for_exception(exc)
+
+
+route = Route.decorator

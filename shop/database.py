@@ -1,0 +1,50 @@
+"""SQL access for the services: nameko-sqlalchemy's Database, sized and prepared at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nameko_sqlalchemy
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+
+SQLITE_BUSY_TIMEOUT_SECONDS = 15
+
+
+class Database(nameko_sqlalchemy.Database):
+    """A Database whose pool fits max_workers and whose missing tables are created on setup.
+
+    Every worker may hold one connection, so the pool has max_workers of them and no
+    worker waits for another's. A SQLite file gets its folder created, WAL journaling
+    (readers do not block the writer) and a busy timeout for writers of other processes.
+    """
+
+    def setup(self) -> None:
+        self.engine_options = {
+            "pool_size": self.container.max_workers,
+            "max_overflow": 0,
+            "pool_pre_ping": True,
+            **self.engine_options,
+        }
+        uri = self.container.config["DB_URIS"][self._uri_key]
+        url = make_url(uri)
+        if url.get_backend_name() == "sqlite":
+            self.engine_options.setdefault(
+                "connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+            if url.database and url.database != ":memory:":
+                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        super().setup()
+        if url.get_backend_name() == "sqlite":
+            event.listen(self.engine, "connect", _tune_sqlite)
+        self.declarative_base.metadata.create_all(self.engine)
+
+    @property
+    def _uri_key(self) -> str:
+        return f"{self.container.service_name}:{self.declarative_base.__name__}"
+
+
+def _tune_sqlite(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

@@ -1,0 +1,69 @@
+"""The typed errors that cross the wire between services; the gateway maps each to a status.
+
+Each class is registered with nameko so that a caller gets the same type back from a
+remote call (not a generic RemoteError), with its message and details intact.
+"""
+
+from __future__ import annotations
+
+from nameko.exceptions import deserialize_to_instance
+
+
+class ShopError(Exception):
+    """Base of every domain error: a human message, a machine code, optional details."""
+
+    code = "ERROR"
+
+    def __init__(self, message: str, details: dict | None = None):
+        super().__init__(message, details)
+        self.message = message
+        self.details = details
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@deserialize_to_instance
+class InvalidInput(ShopError):
+    """Input failed validation; details map each field to its messages."""
+
+    code = "VALIDATION_ERROR"
+
+
+@deserialize_to_instance
+class NotFound(ShopError):
+    code = "NOT_FOUND"
+
+
+@deserialize_to_instance
+class Conflict(ShopError):
+    """The change clashes with existing data (a taken email, say)."""
+
+    code = "CONFLICT"
+
+
+@deserialize_to_instance
+class Forbidden(ShopError):
+    code = "FORBIDDEN"
+
+
+@deserialize_to_instance
+class Unauthorized(ShopError):
+    code = "UNAUTHORIZED"
+
+
+@deserialize_to_instance
+class ServiceUnavailable(ShopError):
+    """The service that should answer is not running (or a dependency is down)."""
+
+    code = "SERVICE_UNAVAILABLE"
+
+
+@deserialize_to_instance
+class ServiceTimeout(ShopError):
+    """The service did not answer within the call's deadline."""
+
+    code = "SERVICE_TIMEOUT"
+
+
+DOMAIN_ERRORS = (InvalidInput, NotFound, Conflict, Forbidden, Unauthorized)

@@ -1,0 +1,119 @@
+"""RPC with deadlines: nameko's in-service RpcProxy waits for ever; this one does not.
+
+`self.rpc.users.get_user(user_id)` reads like nameko shell's `n.rpc.users.get_user(...)`.
+A call to a service with no running instance fails at once with ServiceUnavailable; a
+call not answered within its deadline fails with ServiceTimeout. The request message
+expires with the deadline, so a service that comes back later does not act on a call
+whose caller has already been told it failed, and a late reply is dropped because its
+correlation id is no longer awaited.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from nameko.amqp.publish import UndeliverableMessage
+from nameko.extensions import DependencyProvider
+from nameko.rpc import MethodProxy, ReplyListener, RpcReply, get_rpc_exchange
+
+from shop.errors import ServiceTimeout, ServiceUnavailable
+
+DEFAULT_TIMEOUT_SECONDS = 5.0
+
+
+class DeadlineRpc(DependencyProvider):
+    """Gives a worker `rpc.<service>.<method>(...)` calls bounded by RPC_TIMEOUT_SECONDS."""
+
+    rpc_reply_listener = ReplyListener()
+
+    def __init__(self, timeout: float | None = None):
+        self.timeout = timeout
+
+    def setup(self) -> None:
+        if self.timeout is None:
+            self.timeout = float(
+                self.container.config.get("RPC_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS))
+
+    def get_dependency(self, worker_ctx) -> ClusterProxy:
+        return ClusterProxy(worker_ctx, self.rpc_reply_listener, self.timeout)
+
+
+class ClusterProxy:
+    def __init__(self, worker_ctx, reply_listener: ReplyListener, timeout: float):
+        self._worker_ctx = worker_ctx
+        self._reply_listener = reply_listener
+        self.timeout = timeout
+
+    def with_timeout(self, timeout: float) -> ClusterProxy:
+        """The same proxy with another deadline (a health probe wants a short one)."""
+        return ClusterProxy(self._worker_ctx, self._reply_listener, timeout)
+
+    def __getattr__(self, service_name: str) -> ServiceProxy:
+        if service_name.startswith("_"):
+            raise AttributeError(service_name)
+        return ServiceProxy(self, service_name)
+
+
+class ServiceProxy:
+    def __init__(self, cluster: ClusterProxy, service_name: str):
+        self._cluster = cluster
+        self._service_name = service_name
+
+    def __getattr__(self, method_name: str) -> DeadlineMethodProxy:
+        if method_name.startswith("_"):
+            raise AttributeError(method_name)
+        cluster = self._cluster
+        return DeadlineMethodProxy(
+            cluster._worker_ctx, self._service_name, method_name, cluster._reply_listener,
+            timeout=cluster.timeout)
+
+
+class DeadlineMethodProxy(MethodProxy):
+    def __init__(self, worker_ctx, service_name, method_name, reply_listener, timeout, **options):
+        self.timeout = timeout
+        super().__init__(worker_ctx, service_name, method_name, reply_listener, **options)
+
+    def _call(self, *args, **kwargs) -> DeadlineReply:
+        deadline = time.monotonic() + self.timeout
+        correlation_id = str(uuid.uuid4())
+        reply_event = self.reply_listener.get_reply_event(correlation_id)
+        try:
+            # mandatory + publish confirms make an unroutable call (no service) fail here.
+            self.publisher.publish(
+                {"args": args, "kwargs": kwargs},
+                exchange=get_rpc_exchange(self.container.config),
+                routing_key=f"{self.service_name}.{self.method_name}",
+                mandatory=True,
+                reply_to=self.reply_listener.routing_key,
+                correlation_id=correlation_id,
+                extra_headers=self.get_message_headers(self.worker_ctx),
+                expiration=self.timeout,
+            )
+        except UndeliverableMessage:
+            self.reply_listener._reply_events.pop(correlation_id, None)
+            raise ServiceUnavailable(
+                f"The {self.service_name} service is not available.",
+                {"service": self.service_name}) from None
+        return DeadlineReply(reply_event, self, correlation_id, deadline)
+
+
+class DeadlineReply(RpcReply):
+    def __init__(self, reply_event, proxy: DeadlineMethodProxy, correlation_id: str,
+                 deadline: float):
+        super().__init__(reply_event)
+        self.proxy = proxy
+        self.correlation_id = correlation_id
+        self.deadline = deadline
+
+    def result(self):
+        if self.resp_body is None:
+            remaining = max(self.deadline - time.monotonic(), 0)
+            self.resp_body = self.reply_event.wait(timeout=remaining)
+            if self.resp_body is None:
+                self.proxy.reply_listener._reply_events.pop(self.correlation_id, None)
+                raise ServiceTimeout(
+                    f"The {self.proxy.service_name} service did not answer in time.",
+                    {"service": self.proxy.service_name, "method": self.proxy.method_name,
+                     "timeout_seconds": self.proxy.timeout})
+        return super().result()

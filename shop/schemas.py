@@ -1,0 +1,70 @@
+"""Marshmallow helpers shared by the services: loading with typed errors, paging, actors."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from shop.errors import Forbidden, InvalidInput, NotFound
+
+MAX_PAGE_SIZE = 100
+ROLES = ("user", "admin")
+
+
+def load(schema: Schema, data: Any) -> dict:
+    """Validates data with schema, raising InvalidInput with per-field messages."""
+    try:
+        return schema.load(data if data is not None else {})
+    except ValidationError as error:
+        messages = error.messages if isinstance(error.messages, dict) else {
+            "_schema": error.messages}
+        raise InvalidInput("The input is not valid.", messages) from None
+
+
+class PageSchema(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
+
+
+def page_of(items: list, page: int, limit: int, total: int) -> dict:
+    return {"items": items, "page": page, "limit": limit, "total": total}
+
+
+class ActorSchema(Schema):
+    """Who is acting: a signed-in user, or an operator (role admin, no id) in the shell."""
+
+    id = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+
+
+def load_actor(actor: Any) -> dict:
+    """Validates an actor argument; a missing or malformed one may do nothing."""
+    if actor is None:
+        raise Forbidden("This action needs an actor: {'id': ..., 'role': ...}.")
+    return load(ActorSchema(), actor)
+
+
+def is_admin(actor: dict) -> bool:
+    return actor["role"] == "admin"
+
+
+class UtcDateTime(fields.DateTime):
+    """Dumps naive datetimes (stored as UTC) with their +00:00 offset."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
+def parse_id(value: Any, what: str) -> str:
+    """Returns value as a canonical UUID string; anything else names no resource."""
+    if isinstance(value, str):
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            pass
+    raise NotFound(f"No {what} with id {str(value)[:64]!r}.")

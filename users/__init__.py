@@ -1,0 +1,1 @@
+"""The users service: accounts, passwords, sign-in and roles."""

@@ -1,0 +1,168 @@
+"""The users service: its RPC methods. Run with `nameko run --config config.yml users.service`."""
+
+from __future__ import annotations
+
+from nameko.events import EventDispatcher
+from nameko.rpc import rpc
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+
+from shop.context import RequestContext
+from shop.database import Database
+from shop.errors import DOMAIN_ERRORS, Conflict, Forbidden, NotFound, Unauthorized
+from shop.schemas import PageSchema, is_admin, load, load_actor, page_of, parse_id
+from shop.tokens import TokenService
+from users.models import Base, User
+from users.passwords import PasswordHasher
+from users.schemas import (
+    CredentialsSchema,
+    NewUserSchema,
+    PublicUserSchema,
+    RoleSchema,
+    UserChangesSchema,
+    UserSchema,
+)
+
+rpc_method = rpc(expected_exceptions=DOMAIN_ERRORS)
+
+
+class UsersService:
+    name = "users"
+
+    db = Database(Base)
+    passwords = PasswordHasher()
+    tokens = TokenService()
+    dispatch = EventDispatcher()
+    request_id = RequestContext()
+
+    @rpc_method
+    def create_user(self, data: dict) -> dict:
+        """Creates an account with role "user" and returns it.
+
+        data: {"name": 1-50 chars, "email": valid, "password": 8-72 bytes}.
+        Raises InvalidInput, or Conflict when the name or email is taken.
+        """
+        fields = load(NewUserSchema(), data)
+        session = self.db.session
+        self._ensure_unique(name=fields["name"], email=fields["email"])
+        user = User(name=fields["name"], email=fields["email"], role="user",
+                    password_hash=self.passwords.hash(fields["password"]))
+        session.add(user)
+        self._commit()
+        self.dispatch("user_created", {"id": user.id, "name": user.name, "email": user.email,
+                                       "role": user.role})
+        return UserSchema().dump(user)
+
+    @rpc_method
+    def sign_in(self, credentials: dict) -> dict:
+        """Checks {"email", "password"} and returns {"token", "token_type", "expires_in", "user"}.
+
+        An unknown email and a wrong password raise the same Unauthorized, after the same work.
+        """
+        fields = load(CredentialsSchema(), credentials)
+        user = self.db.session.scalar(select(User).where(User.email == fields["email"].lower()))
+        if not self.passwords.check(fields["password"], user.password_hash if user else None):
+            raise Unauthorized("The email or password is wrong.")
+        return {
+            "token": self.tokens.issue(user.id, user.role),
+            "token_type": "Bearer",
+            "expires_in": self.tokens.lifetime,
+            "user": UserSchema().dump(user),
+        }
+
+    @rpc_method
+    def get_user(self, user_id: str, actor: dict | None = None) -> dict:
+        """Returns a user; the email only when actor ({"id", "role"}) is that user or an admin."""
+        user = self._get(user_id)
+        if actor is not None:
+            actor = load_actor(actor)
+            if is_admin(actor) or actor["id"] == user.id:
+                return UserSchema().dump(user)
+        return PublicUserSchema().dump(user)
+
+    @rpc_method
+    def list_users(self, page: int = 1, limit: int = 20) -> dict:
+        """Returns {"items", "page", "limit", "total"}: public profiles, oldest first."""
+        paging = load(PageSchema(), {"page": page, "limit": limit})
+        session = self.db.session
+        total = session.scalar(select(func.count()).select_from(User))
+        users = session.scalars(
+            select(User).order_by(User.created_at, User.id)
+            .offset((paging["page"] - 1) * paging["limit"]).limit(paging["limit"]))
+        return page_of(PublicUserSchema(many=True).dump(users), paging["page"],
+                       paging["limit"], total)
+
+    @rpc_method
+    def update_user(self, user_id: str, changes: dict, actor: dict) -> dict:
+        """Changes name, email, password (the user or an admin) or role (an admin only).
+
+        actor: {"id": ..., "role": "user"|"admin"}; {"role": "admin"} acts as an operator.
+        """
+        actor = load_actor(actor)
+        user = self._get(user_id)
+        fields = load(UserChangesSchema(), changes)
+        if not (is_admin(actor) or actor["id"] == user.id):
+            raise Forbidden("You may change only your own account.")
+        if "role" in fields and not is_admin(actor):
+            raise Forbidden("Only an admin may change a role.")
+        self._ensure_unique(name=fields.get("name"), email=fields.get("email"), other_than=user)
+        changed = sorted(fields)
+        if "password" in fields:
+            user.password_hash = self.passwords.hash(fields.pop("password"))
+        for field, value in fields.items():
+            setattr(user, field, value)
+        self._commit()
+        self.dispatch("user_updated", {"id": user.id, "name": user.name, "email": user.email,
+                                       "role": user.role, "changed": changed})
+        return UserSchema().dump(user)
+
+    @rpc_method
+    def delete_user(self, user_id: str, actor: dict) -> None:
+        """Deletes an account (the user or an admin); emits user_deleted."""
+        actor = load_actor(actor)
+        user = self._get(user_id)
+        if not (is_admin(actor) or actor["id"] == user.id):
+            raise Forbidden("You may delete only your own account.")
+        self.db.session.delete(user)
+        self._commit()
+        self.dispatch("user_deleted", {"id": user.id})
+
+    @rpc_method
+    def set_role(self, user_id: str, role: str) -> dict:
+        """Operator use from `nameko shell`: sets a user's role ("user" or "admin")."""
+        return self.update_user(user_id, load(RoleSchema(), {"role": role}), {"role": "admin"})
+
+    @rpc
+    def health(self) -> dict:
+        """Reports that this instance is up and its database answers."""
+        self.db.session.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    def _get(self, user_id: str) -> User:
+        user = self.db.session.get(User, parse_id(user_id, "user"))
+        if user is None:
+            raise NotFound(f"No user with id {user_id!r}.")
+        return user
+
+    def _ensure_unique(self, name: str | None, email: str | None,
+                       other_than: User | None = None) -> None:
+        taken = {}
+        session = self.db.session
+        others = select(User.id)
+        if other_than is not None:
+            others = others.where(User.id != other_than.id)
+        if name is not None and session.scalar(
+                others.where(func.lower(User.name) == name.lower())):
+            taken["name"] = ["This name is taken."]
+        if email is not None and session.scalar(others.where(User.email == email)):
+            taken["email"] = ["This email is already registered."]
+        if taken:
+            raise Conflict("An account with this name or email already exists.", taken)
+
+    def _commit(self) -> None:
+        try:
+            self.db.session.commit()
+        except IntegrityError:
+            # Two requests raced past _ensure_unique; the database decided.
+            self.db.session.rollback()
+            raise Conflict("An account with this name or email already exists.") from None
