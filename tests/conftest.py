@@ -1,0 +1,54 @@
+"""Fixtures shared by the suite: a config for real RabbitMQ, Redis and SQLite, and clients.
+
+`make test` starts RabbitMQ and Redis and passes their addresses; nameko's pytest plugin
+gives every test its own RabbitMQ vhost, and each test gets fresh databases.
+"""
+
+import eventlet
+
+eventlet.monkey_patch()  # before anything imports socket or threading
+
+import os  # noqa: E402
+from urllib.parse import urlparse, urlunparse  # noqa: E402
+
+import pytest  # noqa: E402
+import redis  # noqa: E402
+
+TEST_JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+TEST_REDIS_DB = 15
+
+
+def test_redis_uri() -> str:
+    """The stack's Redis, on a database of its own that the tests may flush."""
+    base = urlparse(os.environ.get("REDIS_URI", "redis://127.0.0.1:6379/0"))
+    return urlunparse(base._replace(path=f"/{TEST_REDIS_DB}"))
+
+
+@pytest.fixture
+def redis_client():
+    client = redis.Redis.from_url(test_redis_uri(), decode_responses=True)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def config(rabbit_config, web_config, tmp_path, redis_client):
+    """One test's nameko config: what config.yml holds, pointed at this test's resources."""
+    return {
+        **rabbit_config,
+        **web_config,
+        "max_workers": 20,
+        "DB_URIS": {"users:Base": f"sqlite:///{tmp_path}/users.db"},
+        "REDIS_URIS": {"default": test_redis_uri()},
+        "REDIS_TIMEOUT_SECONDS": 0.5,
+        "JWT_SECRET": TEST_JWT_SECRET,
+        "JWT_ALGORITHM": "HS256",
+        "JWT_ISSUER": "nameko-shop",
+        "JWT_AUDIENCE": "nameko-shop-api",
+        "JWT_LIFETIME_SECONDS": 3600,
+        "BCRYPT_ROUNDS": 4,  # the minimum: the suite tests behaviour, not hashing cost
+        "RPC_TIMEOUT_SECONDS": 2,
+        "MAX_BODY_BYTES": 64 * 1024,
+    }

@@ -1,0 +1,27 @@
+"""bcrypt runs off the eventlet hub: other greenthreads keep running while it hashes."""
+
+import eventlet
+
+from users.passwords import Passwords
+
+
+def test_hashing_does_not_stall_other_greenthreads():
+    passwords = Passwords(rounds=12)  # slow enough (~0.2 s) to starve the hub if run on it
+    ticks = []
+
+    def ticker():
+        while True:
+            ticks.append(1)
+            eventlet.sleep(0.005)
+
+    thread = eventlet.spawn(ticker)
+    eventlet.sleep(0)
+    hashed = passwords.hash("correct horse")
+    ticks_while_hashing = len(ticks)
+    thread.kill()
+    assert passwords.check("correct horse", hashed)
+    assert ticks_while_hashing >= 5
+
+
+def test_checking_against_no_hash_is_false():
+    assert Passwords(rounds=4).check("correct horse", None) is False
