@@ -74,6 +74,10 @@ class GatewayWsgiApp:
 
     def __call__(self, environ, start_response):
         started = time.monotonic()
+        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            # eventlet's input ends a chunked body itself; without this flag werkzeug
+            # would read no body at all. max_content_length still bounds it.
+            environ["wsgi.input_terminated"] = True
         request = Request(environ, shallow=True)
         request.request_id = accepted_request_id(request.headers.get("X-Request-ID"))
         request.max_content_length = self.max_body_bytes

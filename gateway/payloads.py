@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request
 
 from gateway.errors import MalformedJson, UnsupportedMediaType
@@ -15,7 +16,7 @@ def json_body(request: Request) -> dict:
     """The request's JSON object; 415 for another media type, 400 for anything but an object."""
     if request.mimetype != "application/json":
         raise UnsupportedMediaType("Send the body as application/json.")
-    raw = request.get_data(cache=True)  # bounded by request.max_content_length: 413 past it
+    raw = bounded_body(request)
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError) as error:
@@ -23,6 +24,20 @@ def json_body(request: Request) -> dict:
     if not isinstance(body, dict):
         raise InvalidInput("The body must be a JSON object.", {"_schema": ["Not an object."]})
     return body
+
+
+def bounded_body(request: Request) -> bytes:
+    """The raw body; 413 when it is over request.max_content_length.
+
+    A Content-Length over the limit was refused before routing. A chunked body has no
+    length: werkzeug stops reading at the limit, so one byte more tells if it went on.
+    """
+    raw = request.get_data(cache=True)
+    limit = request.max_content_length
+    if (request.content_length is None and limit is not None and len(raw) >= limit
+            and request.environ["wsgi.input"].read(1)):
+        raise RequestEntityTooLarge(f"The body is larger than {limit} bytes.")
+    return raw
 
 
 def location(request: Request, path: str) -> dict:
