@@ -137,6 +137,8 @@ class GatewayService:
             if isinstance(reply, ShopError):
                 raise reply
             reply.result()
-        except (ShopError, RemoteError) as error:
-            return {"status": "down", "error": getattr(error, "code", error.exc_type)}
+        except ShopError as error:
+            return {"status": "down", "error": error.code}
+        except RemoteError as error:  # the service answered, but its check failed
+            return {"status": "down", "error": error.exc_type}
         return {"status": "ok", "latency_ms": round((time.monotonic() - started) * 1000, 1)}

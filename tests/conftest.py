@@ -18,7 +18,7 @@ TEST_JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 TEST_REDIS_DB = 15
 
 
-def test_redis_uri() -> str:
+def redis_uri_for_tests() -> str:
     """The stack's Redis, on a database of its own that the tests may flush."""
     base = urlparse(os.environ.get("REDIS_URI", "redis://127.0.0.1:6379/0"))
     return urlunparse(base._replace(path=f"/{TEST_REDIS_DB}"))
@@ -26,7 +26,7 @@ def test_redis_uri() -> str:
 
 @pytest.fixture
 def redis_client():
-    client = redis.Redis.from_url(test_redis_uri(), decode_responses=True)
+    client = redis.Redis.from_url(redis_uri_for_tests(), decode_responses=True)
     client.flushdb()
     yield client
     client.flushdb()
@@ -41,7 +41,7 @@ def config(rabbit_config, web_config, tmp_path, redis_client):
         **web_config,
         "max_workers": 20,
         "DB_URIS": {"users:Base": f"sqlite:///{tmp_path}/users.db"},
-        "REDIS_URIS": {"default": test_redis_uri()},
+        "REDIS_URIS": {"default": redis_uri_for_tests()},
         "REDIS_TIMEOUT_SECONDS": 0.5,
         "JWT_SECRET": TEST_JWT_SECRET,
         "JWT_ALGORITHM": "HS256",

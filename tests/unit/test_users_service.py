@@ -102,7 +102,8 @@ def test_email_is_shown_only_to_its_owner_or_an_admin(service):
     assert service.get_user(ada["id"], actor={"role": "admin"})["email"] == "ada@example.com"
 
 
-@pytest.mark.parametrize("user_id", ["not-a-uuid", 42, None, "00000000-0000-0000-0000-000000000000"])
+@pytest.mark.parametrize("user_id", [
+    "not-a-uuid", 42, None, "00000000-0000-0000-0000-000000000000"])
 def test_unknown_or_malformed_user_id_is_not_found(service, user_id):
     with pytest.raises(NotFound):
         service.get_user(user_id)

@@ -1,0 +1,86 @@
+"""Every RPC from the gateway has a deadline: a missing or stopped service is a quick 503/504."""
+
+import time
+
+import eventlet
+import pytest
+from nameko.rpc import rpc
+from nameko.testing.services import entrypoint_hook
+from nameko.testing.utils import get_container
+
+from gateway.service import GatewayService
+from shop.errors import ServiceTimeout
+from shop.rpc import DeadlineRpc
+from users.service import UsersService
+
+
+@pytest.fixture
+def gateway_only(runner_factory, config, web_session):
+    runner = runner_factory(config, GatewayService)
+    runner.start()
+    return web_session
+
+
+def test_a_service_that_never_ran_is_503_at_once(gateway_only):
+    started = time.monotonic()
+    response = gateway_only.post("/signin", json={"email": "a@b.c", "password": "12345678"})
+    assert response.status_code == 503
+    assert response.json()["code"] == "SERVICE_UNAVAILABLE"
+    assert time.monotonic() - started < 1
+
+
+def test_health_of_services_is_503_when_one_is_down(gateway_only):
+    response = gateway_only.get("/health/services")
+    assert response.status_code == 503
+    assert response.json()["services"]["users"]["status"] == "down"
+
+
+def test_a_stopped_service_is_504_within_the_deadline_and_others_still_answer(
+        runner_factory, config, web_session):
+    runner = runner_factory(config, GatewayService, UsersService)
+    runner.start()
+    get_container(runner, UsersService).stop()  # its queue stays; no one consumes it
+
+    started = time.monotonic()
+    pending = eventlet.spawn(web_session.get, "/users")
+    eventlet.sleep(0.2)
+    assert web_session.get("/health").status_code == 200  # the gateway is not stuck
+    response = pending.wait()
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 504
+    assert response.json()["code"] == "SERVICE_TIMEOUT"
+    assert config["RPC_TIMEOUT_SECONDS"] <= elapsed < config["RPC_TIMEOUT_SECONDS"] + 1.5
+
+
+class SlowService:
+    name = "slow"
+
+    @rpc
+    def echo(self, value, delay):
+        eventlet.sleep(delay)
+        return value
+
+
+class CallerService:
+    name = "caller"
+    remote = DeadlineRpc(timeout=0.3)
+
+    @rpc
+    def call(self, value, delay):
+        return self.remote.slow.echo(value, delay)
+
+
+def test_a_late_reply_is_never_taken_for_another_calls(container_factory, config):
+    container_factory(SlowService, config).start()
+    caller = container_factory(CallerService, config)
+    caller.start()
+    with entrypoint_hook(caller, "call") as call:
+        with pytest.raises(ServiceTimeout):
+            call("late", 0.6)
+        eventlet.sleep(0.5)  # the late reply to "late" arrives meanwhile
+        assert call("second", 0) == "second"
+    assert caller.extensions  # container still healthy
+    listener = next(ext for ext in caller.subextensions
+                    if type(ext).__name__ == "ReplyListener")
+    assert listener._reply_events == {}  # nothing left waiting for ever

@@ -1,0 +1,131 @@
+"""The services as users run them: `nameko run --config config.yml <service>.service` processes.
+
+These prove config.yml and its environment variables, the log format, and a clean stop
+on SIGTERM while calls are in flight.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import eventlet
+import pytest
+import requests
+from nameko.testing.utils import find_free_port
+
+from tests.conftest import TEST_JWT_SECRET, redis_uri_for_tests
+
+ROOT = Path(__file__).resolve().parents[2]
+NAMEKO = str(Path(sys.executable).parent / "nameko")
+RPC_TIMEOUT_SECONDS = 2
+
+
+class Processes:
+    """Starts services as child processes and stops each by its PID."""
+
+    def __init__(self, env: dict, log_dir: Path):
+        self.env = env
+        self.log_dir = log_dir
+        self.started: dict[str, subprocess.Popen] = {}
+
+    def start(self, service: str) -> subprocess.Popen:
+        log = open(self.log_dir / f"{service}.log", "wb")
+        process = subprocess.Popen(
+            [NAMEKO, "run", "--config", "config.yml", f"{service}.service"],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.started[service] = process
+        return process
+
+    def log(self, service: str) -> str:
+        return (self.log_dir / f"{service}.log").read_text()
+
+    def stop(self, service: str, timeout: float = 15) -> int:
+        process = self.started[service]
+        process.send_signal(signal.SIGTERM)
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise
+
+    def stop_all(self) -> None:
+        for process in self.started.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+def processes(rabbit_config, tmp_path, redis_client):
+    port = find_free_port()
+    env = {
+        **os.environ,
+        "AMQP_URI": rabbit_config["AMQP_URI"],
+        "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+        "DB_URIS": json.dumps({"users:Base": f"sqlite:///{tmp_path}/users.db"}),
+        "REDIS_URI": redis_uri_for_tests(),
+        "JWT_SECRET": TEST_JWT_SECRET,
+        "BCRYPT_ROUNDS": "4",
+        "RPC_TIMEOUT_SECONDS": str(RPC_TIMEOUT_SECONDS),
+        "RUN_DIR": str(tmp_path),
+        "PYTHONWARNINGS": "ignore::DeprecationWarning",
+    }
+    group = Processes(env, tmp_path)
+    group.base_url = f"http://127.0.0.1:{port}"
+    yield group
+    group.stop_all()
+
+
+def wait_for_services(base_url: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base_url}/health/services", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the services did not come up")
+
+
+def sign_up_and_in(base_url: str) -> dict:
+    body = {"name": "ada", "email": "ada@example.com", "password": "correct horse"}
+    assert requests.post(f"{base_url}/users", json=body).status_code == 201
+    credentials = {"email": body["email"], "password": body["password"]}
+    token = requests.post(f"{base_url}/signin", json=credentials).json()["token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_the_tour_works_against_nameko_run_processes(processes):
+    processes.start("users")
+    processes.start("gateway")
+    wait_for_services(processes.base_url)
+    auth = sign_up_and_in(processes.base_url)
+    me = requests.get(f"{processes.base_url}/users/me",
+                      headers={**auth, "X-Request-ID": "tour-request-1"})
+    assert me.status_code == 200 and me.json()["email"] == "ada@example.com"
+    assert processes.stop("users") == 0
+    assert "[tour-request-1] users.get_user ok" in processes.log("users")
+    assert "correct horse" not in processes.log("users")
+
+
+def test_sigterm_stops_the_gateway_cleanly_with_a_call_in_flight(processes):
+    processes.start("users")
+    processes.start("gateway")
+    wait_for_services(processes.base_url)
+    auth = sign_up_and_in(processes.base_url)
+    assert processes.stop("users") == 0
+
+    in_flight = eventlet.spawn(requests.get, f"{processes.base_url}/users/me", headers=auth)
+    eventlet.sleep(0.5)
+    started = time.monotonic()
+    assert processes.stop("gateway", timeout=RPC_TIMEOUT_SECONDS + 10) == 0
+    assert time.monotonic() - started < RPC_TIMEOUT_SECONDS + 5
+    response = in_flight.wait()
+    assert response.status_code == 504
+    assert response.json()["code"] == "SERVICE_TIMEOUT"
