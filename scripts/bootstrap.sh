@@ -5,30 +5,39 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
-APT_PACKAGES=(rabbitmq-server redis-server)
 
-missing_servers() {
-  local missing=()
-  [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || command -v rabbitmq-server >/dev/null 2>&1 \
-    || missing+=(rabbitmq-server)
+missing_packages() {
+  local python=$1 missing=()
+  [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  # Debian splits venv's pip bootstrap out of the interpreter.
+  [ -x "$VENV/bin/python" ] || "$python" -c 'import ensurepip' 2>/dev/null \
+    || missing+=(python3.11-venv)
   echo "${missing[@]:-}"
 }
 
-install_servers() {
+install_packages() {
   local missing
-  missing=$(missing_servers)
+  missing=$(missing_packages "$1")
   [ -z "$missing" ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
     echo "Missing Debian packages: $missing" >&2
     echo "Install them, then run make again:" >&2
-    echo "    sudo apt-get update && sudo apt-get install -y ${APT_PACKAGES[*]}" >&2
+    echo "    sudo apt-get update && sudo apt-get install -y $missing" >&2
     exit 1
   fi
   echo "==> apt-get install $missing"
   apt-get update -qq
-  # The packages' own init scripts would start system-wide servers; we start our own.
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+  # The packages would start system-wide servers (on all interfaces, outliving us); we
+  # start our own on loopback instead, so tell their init scripts not to (policy-rc.d).
+  local policy=/usr/sbin/policy-rc.d added_policy=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && added_policy=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing \
+    || { [ -n "$added_policy" ] && rm -f "$policy"; exit 1; }
+  [ -n "$added_policy" ] && rm -f "$policy"
+  return 0
 }
 
 find_python() {
@@ -44,21 +53,19 @@ find_python() {
 }
 
 install_venv() {
-  local stamp="$VENV/.installed"
+  local python=$1 stamp="$VENV/.installed"
   if [ -f "$stamp" ] && [ "$stamp" -nt requirements.lock ]; then
     return 0
   fi
-  local python
-  python=$(find_python)
   if [ ! -x "$VENV/bin/python" ]; then
     echo "==> creating $VENV"
-    "$python" -m venv "$VENV" || {
-      echo "venv failed; on Debian: apt-get install -y python3.11-venv" >&2; exit 1; }
+    "$python" -m venv "$VENV"
   fi
   echo "==> pip install -r requirements.lock"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.lock
   touch "$stamp"
 }
 
-install_servers
-install_venv
+PYTHON_BIN=$(find_python)
+install_packages "$PYTHON_BIN"
+install_venv "$PYTHON_BIN"

@@ -1,0 +1,14 @@
+# One image for every service; compose picks the service by its command.
+FROM python:3.11.7-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHONWARNINGS=ignore::DeprecationWarning
+WORKDIR /app
+COPY requirements.lock .
+RUN pip install --no-cache-dir -r requirements.lock \
+ && useradd --create-home --uid 10001 shop \
+ && mkdir /data && chown shop /data
+COPY config.yml .
+COPY shop shop
+COPY gateway gateway
+COPY users users
+USER shop
+ENV RUN_DIR=/data

@@ -1,0 +1,1 @@
+"""The posts service (arrives with a later issue)."""

@@ -1,0 +1,1 @@
+"""The products service (arrives with a later issue)."""
