@@ -2,6 +2,7 @@
 
 import logging
 
+import eventlet
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 
@@ -38,7 +39,12 @@ def test_the_request_id_reaches_the_users_services_log(api, caplog):
     api.sign_up()
     api.http.post("/signin", json={"email": "ada@example.com", "password": "correct horse"},
                   headers={"X-Request-ID": "trace-signin-7"})
-    users_lines = [record for record in caplog.records
-                   if record.getMessage().startswith("users.sign_in")]
+    # The service logs a call's outcome just after it has replied: give it a moment.
+    for _ in range(100):
+        users_lines = [record for record in caplog.records
+                       if record.getMessage().startswith("users.sign_in")]
+        if users_lines:
+            break
+        eventlet.sleep(0.02)
     assert users_lines, "the users service logged nothing for the sign-in"
     assert {record.request_id for record in users_lines} == {"trace-signin-7"}
