@@ -404,8 +404,7 @@ def command_test(stack: Stack, pytest_args: list[str]) -> int:
     stack.ensure_rabbitmq(need_management=True)
     stack.ensure_redis()
     settings = stack.settings
-    env = {**os.environ, **stack.service_env(),
-           "TEST_RUN_DIR": str(settings.run_dir / "test")}
+    env = {**os.environ, **stack.service_env()}
     argv = [
         sys.executable, "-m", "pytest",
         f"--amqp-uri={settings.amqp_uri}",

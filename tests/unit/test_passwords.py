@@ -25,3 +25,15 @@ def test_hashing_does_not_stall_other_greenthreads():
 
 def test_checking_against_no_hash_is_false():
     assert Passwords(rounds=4).check("correct horse", None) is False
+
+
+def test_checking_against_no_hash_still_runs_bcrypt(monkeypatch):
+    """An unknown email costs a full bcrypt check, like a wrong password does."""
+    import bcrypt
+    passwords = Passwords(rounds=4)
+    checked = []
+    real_checkpw = bcrypt.checkpw
+    monkeypatch.setattr(bcrypt, "checkpw",
+                        lambda pw, hashed: checked.append(hashed) or real_checkpw(pw, hashed))
+    assert passwords.check("correct horse", None) is False
+    assert checked == [passwords.dummy_hash.encode()]
