@@ -1,1 +1,1 @@
-"""The posts service (arrives with a later issue)."""
+"""The posts service: posts, their comments, and who may change them."""

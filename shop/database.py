@@ -5,8 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import nameko_sqlalchemy
-from sqlalchemy import event
+from marshmallow import Schema
+from sqlalchemy import Select, event, func, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from shop.schemas import page_of
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 15
 
@@ -48,3 +52,13 @@ def _tune_sqlite(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def fetch_page(session: Session, matching: Select, order_by: tuple, paging: dict,
+               schema: type[Schema]) -> dict:
+    """One page of matching rows, dumped with schema, with the total count."""
+    total = session.scalar(select(func.count()).select_from(matching.subquery()))
+    rows = session.scalars(matching.order_by(*order_by)
+                           .offset((paging["page"] - 1) * paging["limit"])
+                           .limit(paging["limit"]))
+    return page_of(schema(many=True).dump(rows), paging["page"], paging["limit"], total)

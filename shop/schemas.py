@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
@@ -49,6 +49,25 @@ def load_actor(actor: Any) -> dict:
 
 def is_admin(actor: dict) -> bool:
     return actor["role"] == "admin"
+
+
+def acts_for(actor: dict, owner_id: str) -> bool:
+    """True when actor is the owner or an admin: who may change the owner's things."""
+    return is_admin(actor) or (actor["id"] is not None and actor["id"] == owner_id)
+
+
+def load_author(actor: Any) -> dict:
+    """An actor who will own what it creates, so it must name a user id."""
+    actor = load_actor(actor)
+    if actor["id"] is None:
+        raise InvalidInput("Only a user can author this; give the actor an id.",
+                           {"actor": ["An id is required."]})
+    return actor
+
+
+def utcnow() -> datetime:
+    """Now in UTC, without tzinfo: how the databases store times."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class UtcDateTime(fields.DateTime):

@@ -8,9 +8,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from shop.context import RequestContext
-from shop.database import Database
+from shop.database import Database, fetch_page
 from shop.errors import DOMAIN_ERRORS, Conflict, Forbidden, NotFound, Unauthorized
-from shop.schemas import PageSchema, is_admin, load, load_actor, page_of, parse_id
+from shop.schemas import PageSchema, acts_for, is_admin, load, load_actor, parse_id
 from shop.tokens import TokenService
 from users.models import Base, User
 from users.passwords import PasswordHasher
@@ -76,7 +76,7 @@ class UsersService:
         user = self._get(user_id)
         if actor is not None:
             actor = load_actor(actor)
-            if is_admin(actor) or actor["id"] == user.id:
+            if acts_for(actor, user.id):
                 return UserSchema().dump(user)
         return PublicUserSchema().dump(user)
 
@@ -84,13 +84,8 @@ class UsersService:
     def list_users(self, page: int = 1, limit: int = 20) -> dict:
         """Returns {"items", "page", "limit", "total"}: public profiles, oldest first."""
         paging = load(PageSchema(), {"page": page, "limit": limit})
-        session = self.db.session
-        total = session.scalar(select(func.count()).select_from(User))
-        users = session.scalars(
-            select(User).order_by(User.created_at, User.id)
-            .offset((paging["page"] - 1) * paging["limit"]).limit(paging["limit"]))
-        return page_of(PublicUserSchema(many=True).dump(users), paging["page"],
-                       paging["limit"], total)
+        return fetch_page(self.db.session, select(User), (User.created_at, User.id), paging,
+                          PublicUserSchema)
 
     @rpc_method
     def update_user(self, user_id: str, changes: dict, actor: dict) -> dict:
@@ -101,7 +96,7 @@ class UsersService:
         actor = load_actor(actor)
         user = self._get(user_id)
         fields = load(UserChangesSchema(), changes)
-        if not (is_admin(actor) or actor["id"] == user.id):
+        if not acts_for(actor, user.id):
             raise Forbidden("You may change only your own account.")
         if "role" in fields and not is_admin(actor):
             raise Forbidden("Only an admin may change a role.")
@@ -121,7 +116,7 @@ class UsersService:
         """Deletes an account (the user or an admin); emits user_deleted."""
         actor = load_actor(actor)
         user = self._get(user_id)
-        if not (is_admin(actor) or actor["id"] == user.id):
+        if not acts_for(actor, user.id):
             raise Forbidden("You may delete only your own account.")
         self.db.session.delete(user)
         self._commit()

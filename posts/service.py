@@ -1,0 +1,146 @@
+"""The posts service: its RPC methods. Run with `nameko run --config config.yml posts.service`."""
+
+from __future__ import annotations
+
+from nameko.events import EventDispatcher, event_handler
+from nameko.rpc import rpc
+from sqlalchemy import delete, select, text
+
+from posts.models import Base, Comment, Post
+from posts.schemas import (
+    CommentSchema,
+    NewCommentSchema,
+    NewPostSchema,
+    PostChangesSchema,
+    PostListSchema,
+    PostSchema,
+)
+from shop.context import RequestContext
+from shop.database import Database, fetch_page
+from shop.errors import DOMAIN_ERRORS, Forbidden, NotFound
+from shop.schemas import PageSchema, acts_for, load, load_actor, load_author, parse_id
+
+rpc_method = rpc(expected_exceptions=DOMAIN_ERRORS)
+
+
+class PostsService:
+    name = "posts"
+
+    db = Database(Base)
+    dispatch = EventDispatcher()
+    request_id = RequestContext()
+
+    @rpc_method
+    def create_post(self, data: dict, actor: dict) -> dict:
+        """Creates a post authored by actor ({"id", "role"}); data: {"title", "body"}."""
+        author = load_author(actor)
+        post = Post(author_id=author["id"], **load(NewPostSchema(), data))
+        self.db.session.add(post)
+        self.db.session.commit()
+        self.dispatch("post_created", {"id": post.id, "author_id": post.author_id,
+                                       "title": post.title})
+        return PostSchema().dump(post)
+
+    @rpc_method
+    def get_post(self, post_id: str) -> dict:
+        """Returns a post, or raises NotFound."""
+        return PostSchema().dump(self._get_post(post_id))
+
+    @rpc_method
+    def list_posts(self, page: int = 1, limit: int = 20, author_id: str | None = None) -> dict:
+        """Returns {"items", "page", "limit", "total"}: posts newest first, optionally by author."""
+        query = load(PostListSchema(), {"page": page, "limit": limit, "author_id": author_id})
+        matching = select(Post)
+        if query["author_id"] is not None:
+            matching = matching.where(Post.author_id == str(query["author_id"]))
+        return fetch_page(self.db.session, matching, (Post.created_at.desc(), Post.id), query,
+                          PostSchema)
+
+    @rpc_method
+    def update_post(self, post_id: str, changes: dict, actor: dict) -> dict:
+        """Changes a post's title or body; only its author or an admin may."""
+        actor = load_actor(actor)
+        post = self._get_post(post_id)
+        fields = load(PostChangesSchema(), changes)
+        if not acts_for(actor, post.author_id):
+            raise Forbidden("Only the author or an admin may change this post.")
+        for field, value in fields.items():
+            setattr(post, field, value)
+        self.db.session.commit()
+        self.dispatch("post_updated", {"id": post.id, "author_id": post.author_id,
+                                       "changed": sorted(fields)})
+        return PostSchema().dump(post)
+
+    @rpc_method
+    def delete_post(self, post_id: str, actor: dict) -> None:
+        """Deletes a post and its comments; only its author or an admin may."""
+        actor = load_actor(actor)
+        post = self._get_post(post_id)
+        if not acts_for(actor, post.author_id):
+            raise Forbidden("Only the author or an admin may delete this post.")
+        self._delete_posts([post])
+
+    @rpc_method
+    def add_comment(self, post_id: str, data: dict, actor: dict) -> dict:
+        """Adds a comment by actor to a post; data: {"body"}."""
+        author = load_author(actor)
+        post = self._get_post(post_id)
+        comment = Comment(post_id=post.id, author_id=author["id"],
+                          **load(NewCommentSchema(), data))
+        self.db.session.add(comment)
+        self.db.session.commit()
+        self.dispatch("comment_added", {"id": comment.id, "post_id": post.id,
+                                        "author_id": comment.author_id,
+                                        "post_author_id": post.author_id})
+        return CommentSchema().dump(comment)
+
+    @rpc_method
+    def list_comments(self, post_id: str, page: int = 1, limit: int = 20) -> dict:
+        """Returns a page of a post's comments, oldest first."""
+        query = load(PageSchema(), {"page": page, "limit": limit})
+        post = self._get_post(post_id)
+        matching = select(Comment).where(Comment.post_id == post.id)
+        return fetch_page(self.db.session, matching, (Comment.created_at, Comment.id), query,
+                          CommentSchema)
+
+    @rpc_method
+    def delete_comment(self, post_id: str, comment_id: str, actor: dict) -> None:
+        """Deletes a comment: its author, the post's author or an admin may."""
+        actor = load_actor(actor)
+        post = self._get_post(post_id)
+        comment = self.db.session.get(Comment, parse_id(comment_id, "comment"))
+        if comment is None or comment.post_id != post.id:
+            raise NotFound(f"No comment with id {comment_id!r} on this post.")
+        if not (acts_for(actor, comment.author_id) or acts_for(actor, post.author_id)):
+            raise Forbidden("Only the comment's author, the post's author or an admin may.")
+        self.db.session.delete(comment)
+        self.db.session.commit()
+
+    @event_handler("users", "user_deleted")
+    def remove_content_of_deleted_user(self, payload: dict) -> None:
+        """A deleted user's posts (with their comments) and comments go too; safe to repeat."""
+        user_id = payload["id"]
+        session = self.db.session
+        session.execute(delete(Comment).where(Comment.author_id == user_id))
+        self._delete_posts(session.scalars(select(Post).where(Post.author_id == user_id)).all())
+
+    @rpc
+    def health(self) -> dict:
+        """Reports that this instance is up and its database answers."""
+        self.db.session.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    def _get_post(self, post_id: str) -> Post:
+        post = self.db.session.get(Post, parse_id(post_id, "post"))
+        if post is None:
+            raise NotFound(f"No post with id {post_id!r}.")
+        return post
+
+    def _delete_posts(self, posts: list[Post]) -> None:
+        session = self.db.session
+        for post in posts:
+            session.execute(delete(Comment).where(Comment.post_id == post.id))
+            session.delete(post)
+        session.commit()
+        for post in posts:
+            self.dispatch("post_deleted", {"id": post.id, "author_id": post.author_id})
