@@ -49,8 +49,12 @@ STATUS_BY_ERROR: dict[type[ShopError], int] = {
 EXPECTED_ERRORS = tuple(STATUS_BY_ERROR)
 
 
+def to_json(payload) -> str:
+    return json.dumps(payload, separators=(",", ":"))
+
+
 def json_response(payload, status: int = 200, headers: dict | None = None) -> Response:
-    body = "" if payload is None else json.dumps(payload, separators=(",", ":"))
+    body = "" if payload is None else to_json(payload)
     return Response(body, status=status, headers=headers,
                     mimetype=None if payload is None else "application/json")
 

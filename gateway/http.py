@@ -11,19 +11,23 @@ import re
 import time
 import uuid
 
+import nameko_redis
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from gateway.cors import CorsPolicy
 from gateway.errors import (
     EXPECTED_ERRORS,
     error_response,
     json_response,
     response_for_exception,
 )
+from gateway.limits import RateLimiter, Verdict
 from shop.context import REQUEST_ID_KEY, bind_request_id
+from shop.tokens import TokenService
 
 API_PREFIX = "/api/v1"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -34,6 +38,10 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
 }
+
+SIGN_IN_PATHS = ("/signin", "/users")  # POST to these also counts against the sign-in limit
+UNLIMITED_PATHS = frozenset(("/health", "/health/services", API_PREFIX + "/health",
+                             API_PREFIX + "/health/services"))
 
 log = logging.getLogger("gateway.access")
 
@@ -68,9 +76,19 @@ class GatewayWebServer(WebServer):
 
 
 class GatewayWsgiApp:
+    """The WSGI app: request id, CORS, rate limits, body limit and routing, then a route."""
+
     def __init__(self, server: GatewayWebServer):
+        config = server.container.config
         self.url_map = server.make_url_map()
         self.max_body_bytes = server.max_body_bytes
+        self.cors = CorsPolicy.from_config(config)
+        self.limiter = RateLimiter.from_config(config, with_prefixes(SIGN_IN_PATHS))
+        self.limits_enabled = bool(config.get("RATE_LIMIT_ENABLED", True))
+        # The service's own Redis and token dependencies serve this layer too.
+        self.redis_provider = find_dependency(server.container, nameko_redis.Redis)
+        token_service = find_dependency(server.container, TokenService)
+        self.tokens = token_service.tokens if token_service else None
 
     def __call__(self, environ, start_response):
         started = time.monotonic()
@@ -83,30 +101,79 @@ class GatewayWsgiApp:
         request.max_content_length = self.max_body_bytes
         bind_request_id(request.request_id)
         try:
-            response = self.dispatch(request)
+            response = self.respond(request)
         except Exception as exc:  # a bug in the gateway itself: still a JSON 500
             response = response_for_exception(exc)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        response.headers.setdefault("Cache-Control", "no-store")
-        response.headers["X-Request-ID"] = request.request_id
+        self.add_common_headers(request, response)
         log.info("%s %s %s %.1f ms", request.method, request.path, response.status_code,
                  (time.monotonic() - started) * 1000)
         bind_request_id(None)
         return response(environ, start_response)
 
-    def dispatch(self, request: Request) -> Response:
+    def respond(self, request: Request) -> Response:
+        adapter = self.url_map.bind_to_environ(request.environ)
+        if request.method == "OPTIONS":
+            return self.options(request, adapter)
+        verdict = self.count_request(request)
+        if verdict is not None and not verdict.allowed:
+            response = error_response(429, "RATE_LIMITED", "Too many requests; slow down.")
+        else:
+            response = self.dispatch(request, adapter)
+        if verdict is not None:
+            response.headers.update(verdict.headers())
+        return response
+
+    def count_request(self, request: Request) -> Verdict | None:
+        if (not self.limits_enabled or self.redis_provider is None
+                or request.path in UNLIMITED_PATHS):
+            return None
+        return self.limiter.check(self.redis_provider.client, request, self.tokens)
+
+    def options(self, request: Request, adapter) -> Response:
+        """Preflights (and plain OPTIONS): 204 with what the route allows, or 404."""
+        allowed = sorted(adapter.allowed_methods())
+        if not allowed:
+            return error_response(404, "NOT_FOUND", f"No route for {request.path[:200]}.")
+        headers = {"Allow": ", ".join(allowed)}
+        requested = request.headers.get("Access-Control-Request-Method")
+        if requested:
+            headers.update(self.cors.preflight_headers(
+                request.headers.get("Origin"), requested, allowed))
+        return Response(status=204, headers=headers)
+
+    def dispatch(self, request: Request, adapter) -> Response:
         try:
             if (request.content_length or 0) > self.max_body_bytes:
                 raise RequestEntityTooLarge(
                     f"The body is larger than {self.max_body_bytes} bytes.")
-            provider, values = self.url_map.bind_to_environ(request.environ).match()
+            provider, values = adapter.match()
         except NotFound:
             return error_response(404, "NOT_FOUND", f"No route for {request.path[:200]}.")
         except HTTPException as exc:
             return response_for_exception(exc)
         request.path_values = values
         return provider.handle_request(request)
+
+    def add_common_headers(self, request: Request, response: Response) -> None:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if "Authorization" in request.headers:
+            response.headers["Cache-Control"] = "no-store"  # never keep what a token saw
+        else:
+            response.headers.setdefault("Cache-Control", "no-store")
+        if request.method != "OPTIONS":
+            response.headers.extend(self.cors.response_headers(request.headers.get("Origin")))
+        response.vary.add("Origin")
+        response.headers["X-Request-ID"] = request.request_id
+
+
+def with_prefixes(paths: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(path for bare in paths for path in (bare, API_PREFIX + bare))
+
+
+def find_dependency(container, kind: type):
+    """The container's dependency provider of that kind, if the service declares one."""
+    return next((dep for dep in container.dependencies if isinstance(dep, kind)), None)
 
 
 class Route(HttpRequestHandler):

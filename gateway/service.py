@@ -6,9 +6,13 @@ the answer; the business rules live in the services.
 
 from __future__ import annotations
 
+import logging
 import time
+import uuid
+from contextlib import contextmanager
 
 import eventlet
+from nameko.dependency_providers import Config
 from nameko.events import event_handler
 from nameko.exceptions import RemoteError
 from nameko.extensions import DependencyProvider
@@ -17,6 +21,8 @@ from werkzeug.wrappers import Request
 
 import shop
 from gateway.auth import Revocations, actor_from_request
+from gateway.cache import ResponseCache, respond_with_etag
+from gateway.errors import to_json
 from gateway.http import route
 from gateway.payloads import json_body, location
 from gateway.redis import Redis
@@ -26,9 +32,30 @@ from shop.rpc import DeadlineRpc
 from shop.tokens import TokenService
 
 # The services behind the gateway, probed by /health/services.
-BACKENDS = ("users",)
+BACKENDS = ("users", "posts")
+DEFAULT_CACHE_TTL_SECONDS = 60
 HEALTH_TIMEOUT_SECONDS = 2.0
 REDIS_RETRY_DELAY_SECONDS = 1.0
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def redis_retry():
+    """For event handlers: on a Redis error, pause, then fail so the event is redelivered."""
+    try:
+        yield
+    except RedisError:
+        eventlet.sleep(REDIS_RETRY_DELAY_SECONDS)  # keeps the redelivery from spinning
+        raise
+
+
+def canonical_id(value: str) -> str | None:
+    """The id as services write it (lower-case UUID), so cache keys match their events."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
 
 
 class StartTime(DependencyProvider):
@@ -47,6 +74,7 @@ class GatewayService:
     rpc = DeadlineRpc()
     redis = Redis("default")
     tokens = TokenService()
+    config = Config()
     uptime = StartTime()
     request_id = RequestContext()
 
@@ -73,27 +101,93 @@ class GatewayService:
 
     @route("GET", "/users/<string:user_id>")
     def get_user(self, request: Request, user_id: str):
-        return self.rpc.users.get_user(user_id, actor=self._actor(request, required=False))
+        actor = self._actor(request, required=False)
+        if actor is not None:  # what a signed-in viewer sees may be theirs alone: never shared
+            return respond_with_etag(
+                request, to_json(self.rpc.users.get_user(user_id, actor=actor)), "MISS")
+        return self._cached(request, "user", user_id, lambda: self.rpc.users.get_user(user_id))
 
     @route("PATCH", "/users/<string:user_id>")
     def update_user(self, request: Request, user_id: str):
         actor = self._actor(request)
-        return self.rpc.users.update_user(user_id, json_body(request), actor=actor)
+        user = self.rpc.users.update_user(user_id, json_body(request), actor=actor)
+        self._invalidate_now("user", user["id"])
+        return user
 
     @route("DELETE", "/users/<string:user_id>")
     def delete_user(self, request: Request, user_id: str):
         self.rpc.users.delete_user(user_id, actor=self._actor(request))
+        self._invalidate_now("user", user_id)
         return 204, None
 
+    # --- posts and comments ------------------------------------------------------
+
+    @route("POST", "/posts")
+    def create_post(self, request: Request):
+        post = self.rpc.posts.create_post(json_body(request), actor=self._actor(request))
+        return 201, location(request, f"/posts/{post['id']}"), post
+
+    @route("GET", "/posts")
+    def list_posts(self, request: Request):
+        return self.rpc.posts.list_posts(
+            page=request.args.get("page", 1), limit=request.args.get("limit", 20),
+            author_id=request.args.get("author_id"))
+
+    @route("GET", "/posts/<string:post_id>")
+    def get_post(self, request: Request, post_id: str):
+        return self._cached(request, "post", post_id, lambda: self.rpc.posts.get_post(post_id))
+
+    @route("PATCH", "/posts/<string:post_id>")
+    def update_post(self, request: Request, post_id: str):
+        actor = self._actor(request)
+        post = self.rpc.posts.update_post(post_id, json_body(request), actor=actor)
+        self._invalidate_now("post", post["id"])
+        return post
+
+    @route("DELETE", "/posts/<string:post_id>")
+    def delete_post(self, request: Request, post_id: str):
+        self.rpc.posts.delete_post(post_id, actor=self._actor(request))
+        self._invalidate_now("post", post_id)
+        return 204, None
+
+    @route("POST", "/posts/<string:post_id>/comments")
+    def add_comment(self, request: Request, post_id: str):
+        actor = self._actor(request)
+        return 201, self.rpc.posts.add_comment(post_id, json_body(request), actor=actor)
+
+    @route("GET", "/posts/<string:post_id>/comments")
+    def list_comments(self, request: Request, post_id: str):
+        return self.rpc.posts.list_comments(
+            post_id, page=request.args.get("page", 1), limit=request.args.get("limit", 20))
+
+    @route("DELETE", "/posts/<string:post_id>/comments/<string:comment_id>")
+    def delete_comment(self, request: Request, post_id: str, comment_id: str):
+        self.rpc.posts.delete_comment(post_id, comment_id, actor=self._actor(request))
+        return 204, None
+
+    # --- keeping the cache and the revocations true to the services --------------
+
     @event_handler("users", "user_deleted", requeue_on_error=True)
-    def revoke_deleted_user(self, payload: dict) -> None:
+    def forget_deleted_user(self, payload: dict) -> None:
         """A deleted user's tokens stop working at once, in every gateway replica."""
-        try:
+        with redis_retry():
             self._revocations().revoke(payload["id"])
-        except RedisError:
-            # Requeued until Redis is back; the pause keeps the retry from spinning.
-            eventlet.sleep(REDIS_RETRY_DELAY_SECONDS)
-            raise
+            self._cache().invalidate("user", payload["id"])
+
+    @event_handler("users", "user_updated", requeue_on_error=True)
+    def forget_updated_user(self, payload: dict) -> None:
+        with redis_retry():
+            self._cache().invalidate("user", payload["id"])
+
+    @event_handler("posts", "post_updated", requeue_on_error=True)
+    def forget_updated_post(self, payload: dict) -> None:
+        with redis_retry():
+            self._cache().invalidate("post", payload["id"])
+
+    @event_handler("posts", "post_deleted", requeue_on_error=True)
+    def forget_deleted_post(self, payload: dict) -> None:
+        with redis_retry():
+            self._cache().invalidate("post", payload["id"])
 
     # --- the gateway itself ------------------------------------------------------
 
@@ -117,6 +211,27 @@ class GatewayService:
                 "uptime_seconds": round(self.uptime, 1), "services": list(BACKENDS)}
 
     # --- helpers -----------------------------------------------------------------
+
+    def _cache(self) -> ResponseCache:
+        return ResponseCache(self.redis, int(self.config.get("CACHE_TTL_SECONDS",
+                                                             DEFAULT_CACHE_TTL_SECONDS)))
+
+    def _cached(self, request: Request, kind: str, resource_id: str, fetch):
+        key = canonical_id(resource_id)
+        if key is None:  # cannot name anything: let the service say 404
+            return respond_with_etag(request, to_json(fetch()), "MISS")
+        return self._cache().serve(request, kind, key, fetch)
+
+    def _invalidate_now(self, kind: str, resource_id: str) -> None:
+        """Drops a changed resource before answering the write, so the writer's next read
+        is fresh; the service's event does the same for writes made elsewhere."""
+        key = canonical_id(resource_id)
+        if key is None:
+            return
+        try:
+            self._cache().invalidate(kind, key)
+        except RedisError as error:
+            log.warning("could not invalidate %s %s now: %s", kind, key, error)
 
     def _revocations(self) -> Revocations:
         return Revocations(self.redis, self.tokens)

@@ -40,7 +40,8 @@ def config(rabbit_config, web_config, tmp_path, redis_client):
         **rabbit_config,
         **web_config,
         "max_workers": 20,
-        "DB_URIS": {"users:Base": f"sqlite:///{tmp_path}/users.db"},
+        "DB_URIS": {"users:Base": f"sqlite:///{tmp_path}/users.db",
+                    "posts:Base": f"sqlite:///{tmp_path}/posts.db"},
         "REDIS_URIS": {"default": redis_uri_for_tests()},
         "REDIS_TIMEOUT_SECONDS": 0.5,
         "JWT_SECRET": TEST_JWT_SECRET,
@@ -51,4 +52,12 @@ def config(rabbit_config, web_config, tmp_path, redis_client):
         "BCRYPT_ROUNDS": 4,  # the minimum: the suite tests behaviour, not hashing cost
         "RPC_TIMEOUT_SECONDS": 2,
         "MAX_BODY_BYTES": 64 * 1024,
+        "CACHE_TTL_SECONDS": 60,
+        # Generous: only the rate-limit tests run into the limits.
+        "RATE_LIMIT_MAX": 10_000,
+        "RATE_LIMIT_WINDOW_SECONDS": 10,
+        "SIGNIN_RATE_LIMIT_MAX": 1_000,
+        "SIGNIN_RATE_LIMIT_WINDOW_SECONDS": 60,
+        "TRUST_PROXY": 0,
+        "CORS_ORIGINS": ["http://localhost:3000"],
     }

@@ -4,6 +4,7 @@ import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from gateway.service import GatewayService
+from posts.service import PostsService
 from users.service import UsersService
 
 
@@ -35,7 +36,7 @@ class Api:
 
 @pytest.fixture
 def system(runner_factory, config):
-    runner = runner_factory(config, GatewayService, UsersService)
+    runner = runner_factory(config, GatewayService, UsersService, PostsService)
     runner.start()
     return runner
 

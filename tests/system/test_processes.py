@@ -67,7 +67,8 @@ def processes(rabbit_config, tmp_path, redis_client):
         **os.environ,
         "AMQP_URI": rabbit_config["AMQP_URI"],
         "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
-        "DB_URIS": json.dumps({"users:Base": f"sqlite:///{tmp_path}/users.db"}),
+        "DB_URIS": json.dumps({"users:Base": f"sqlite:///{tmp_path}/users.db",
+                               "posts:Base": f"sqlite:///{tmp_path}/posts.db"}),
         "REDIS_URI": redis_uri_for_tests(),
         "JWT_SECRET": TEST_JWT_SECRET,
         "BCRYPT_ROUNDS": "4",
@@ -102,8 +103,8 @@ def sign_up_and_in(base_url: str) -> dict:
 
 
 def test_the_tour_works_against_nameko_run_processes(processes):
-    processes.start("users")
-    processes.start("gateway")
+    for service in ("users", "posts", "gateway"):
+        processes.start(service)
     wait_for_services(processes.base_url)
     auth = sign_up_and_in(processes.base_url)
     me = requests.get(f"{processes.base_url}/users/me",
@@ -115,8 +116,8 @@ def test_the_tour_works_against_nameko_run_processes(processes):
 
 
 def test_sigterm_stops_the_gateway_cleanly_with_a_call_in_flight(processes):
-    processes.start("users")
-    processes.start("gateway")
+    for service in ("users", "posts", "gateway"):
+        processes.start(service)
     wait_for_services(processes.base_url)
     auth = sign_up_and_in(processes.base_url)
     assert processes.stop("users") == 0

@@ -1,0 +1,95 @@
+"""A Redis cache of public single-resource responses, kept fresh by invalidation.
+
+Every entry has a generation counter beside it. Invalidating bumps the counter and drops
+the entry in one step; a reader that fetched the resource before that may store its copy
+only if the counter has not moved since it looked (checked inside Redis). So after an
+invalidation no older copy can be served, even from a reader that raced it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+
+from redis import Redis, RedisError
+from werkzeug.wrappers import Request, Response
+
+from gateway.errors import to_json
+
+log = logging.getLogger(__name__)
+
+# Generations outlive entries by far, so a slow reader still sees the bump.
+GENERATION_TTL_SECONDS = 24 * 3600
+
+_FILL_IF_UNCHANGED = """
+local current = redis.call('GET', KEYS[2]) or ''
+if current ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+"""
+
+_INVALIDATE = """
+redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+
+def etag_of(body: str) -> str:
+    return '"' + hashlib.blake2b(body.encode(), digest_size=12).hexdigest() + '"'
+
+
+class ResponseCache:
+    """Cached JSON bodies of resources by kind ("post", "user") and id."""
+
+    def __init__(self, redis: Redis, ttl_seconds: int):
+        self.redis = redis
+        self.ttl_seconds = ttl_seconds
+
+    @staticmethod
+    def _keys(kind: str, resource_id: str) -> list[str]:
+        return [f"cache:{kind}:{resource_id}", f"cache-gen:{kind}:{resource_id}"]
+
+    def lookup(self, kind: str, resource_id: str) -> tuple[str | None, str]:
+        """(the cached body or None, the generation to fill against)."""
+        body, generation = self.redis.mget(self._keys(kind, resource_id))
+        return body, generation or ""
+
+    def fill(self, kind: str, resource_id: str, body: str, generation: str) -> None:
+        self.redis.eval(_FILL_IF_UNCHANGED, 2, *self._keys(kind, resource_id), generation,
+                        body, self.ttl_seconds)
+
+    def invalidate(self, kind: str, resource_id: str) -> None:
+        self.redis.eval(_INVALIDATE, 2, *self._keys(kind, resource_id), GENERATION_TTL_SECONDS)
+
+    def serve(self, request: Request, kind: str, resource_id: str,
+              fetch: Callable[[], dict]) -> Response:
+        """The resource from cache (X-Cache: HIT) or from fetch() (MISS, then stored)."""
+        try:
+            body, generation = self.lookup(kind, resource_id)
+        except RedisError as error:
+            log.warning("cache unavailable, serving %s %s uncached: %s", kind, resource_id, error)
+            return respond_with_etag(request, to_json(fetch()), "MISS")
+        if body is not None:
+            return respond_with_etag(request, body, "HIT")
+        body = to_json(fetch())
+        try:
+            self.fill(kind, resource_id, body, generation)
+        except RedisError as error:
+            log.warning("cache unavailable, %s %s not stored: %s", kind, resource_id, error)
+        return respond_with_etag(request, body, "MISS")
+
+
+def respond_with_etag(request: Request, body: str, cache_status: str) -> Response:
+    """A 200 with an ETag, or a 304 when the client already holds that version.
+
+    Clients may keep the body if they revalidate it (no-cache); the web layer turns that
+    into no-store for requests that carry credentials.
+    """
+    etag = etag_of(body)
+    headers = {"ETag": etag, "X-Cache": cache_status, "Cache-Control": "no-cache"}
+    if request.if_none_match.contains_weak(etag.strip('"')):
+        return Response(status=304, headers=headers)
+    return Response(body, status=200, headers=headers, mimetype="application/json")

@@ -1,0 +1,129 @@
+"""Rate limits in Redis: fixed windows per client, counted atomically in one round trip.
+
+The client is the signed-in user when the request carries a valid token, else its IP
+address (the forwarded one only behind TRUST_PROXY trusted proxies). Sign-in and sign-up
+also count against a stricter per-IP window, against password guessing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+from nameko.exceptions import ConfigurationError
+from redis import Redis, RedisError
+from werkzeug.wrappers import Request
+
+from gateway.auth import bearer_token
+from shop.errors import Unauthorized
+from shop.tokens import Tokens
+
+log = logging.getLogger(__name__)
+
+# Each key: count this hit; the first hit of a window starts its expiry. Returns
+# count and milliseconds left, per key.
+_HIT = """
+local result = {}
+for i, key in ipairs(KEYS) do
+  local count = redis.call('INCR', key)
+  local ttl = redis.call('PTTL', key)
+  if ttl < 0 then
+    redis.call('PEXPIRE', key, ARGV[i])
+    ttl = tonumber(ARGV[i])
+  end
+  result[#result + 1] = count
+  result[#result + 1] = ttl
+end
+return result
+"""
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str
+    maximum: int
+    window_seconds: float
+
+    def __post_init__(self):
+        if self.maximum < 1 or self.window_seconds <= 0:
+            raise ConfigurationError(f"rate limit {self.name}: maximum and window must be > 0")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    limit: Limit
+    count: int
+    reset_seconds: int
+
+    @property
+    def allowed(self) -> bool:
+        return self.count <= self.limit.maximum
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit.maximum - self.count, 0)
+
+    def headers(self) -> dict:
+        headers = {"RateLimit-Limit": str(self.limit.maximum),
+                   "RateLimit-Remaining": str(self.remaining),
+                   "RateLimit-Reset": str(self.reset_seconds)}
+        if not self.allowed:
+            headers["Retry-After"] = str(self.reset_seconds)
+        return headers
+
+
+class RateLimiter:
+    def __init__(self, general: Limit, sign_in: Limit, trusted_proxies: int,
+                 guarded_paths: frozenset[str]):
+        self.general = general
+        self.sign_in = sign_in
+        self.trusted_proxies = trusted_proxies
+        self.guarded_paths = guarded_paths
+
+    @classmethod
+    def from_config(cls, config: dict, guarded_paths: frozenset[str]) -> RateLimiter:
+        trust = config.get("TRUST_PROXY", 0)
+        return cls(
+            Limit("general", int(config.get("RATE_LIMIT_MAX", 100)),
+                  float(config.get("RATE_LIMIT_WINDOW_SECONDS", 10))),
+            Limit("sign-in", int(config.get("SIGNIN_RATE_LIMIT_MAX", 10)),
+                  float(config.get("SIGNIN_RATE_LIMIT_WINDOW_SECONDS", 60))),
+            trusted_proxies=int(trust is True or trust or 0),
+            guarded_paths=guarded_paths,
+        )
+
+    def client_ip(self, request: Request) -> str:
+        """The caller's address: the remote one, or the one the trusted proxies saw."""
+        if self.trusted_proxies and request.headers.get("X-Forwarded-For"):
+            chain = [hop.strip() for hop in request.headers["X-Forwarded-For"].split(",")]
+            chain.append(request.remote_addr or "")
+            return chain[max(len(chain) - 1 - self.trusted_proxies, 0)] or "unknown"
+        return request.remote_addr or "unknown"
+
+    def client_key(self, request: Request, tokens: Tokens) -> str:
+        try:
+            token = bearer_token(request)
+            if token is not None:
+                return "user:" + tokens.verify(token)["sub"]
+        except Unauthorized:
+            pass  # limited by address; the route itself answers 401
+        return "ip:" + self.client_ip(request)
+
+    def check(self, redis: Redis, request: Request, tokens: Tokens) -> Verdict | None:
+        """Counts this request; the verdict of its tightest window, or None without Redis."""
+        windows = [(self.general, f"rate:general:{self.client_key(request, tokens)}")]
+        if request.method == "POST" and request.path in self.guarded_paths:
+            windows.append((self.sign_in, f"rate:sign-in:{self.client_ip(request)}"))
+        try:
+            counts = redis.eval(_HIT, len(windows), *[key for _, key in windows],
+                                *[int(limit.window_seconds * 1000) for limit, _ in windows])
+        except RedisError as error:
+            log.warning("rate limits unavailable, letting the request through: %s", error)
+            return None
+        verdicts = [Verdict(limit, int(counts[2 * i]), math.ceil(int(counts[2 * i + 1]) / 1000))
+                    for i, (limit, _) in enumerate(windows)]
+        denied = [verdict for verdict in verdicts if not verdict.allowed]
+        if denied:
+            return max(denied, key=lambda verdict: verdict.reset_seconds)
+        return min(verdicts, key=lambda verdict: verdict.remaining)
