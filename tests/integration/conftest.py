@@ -34,13 +34,36 @@ class Api:
         return user, {"Authorization": f"Bearer {self.sign_in(user['email'])}"}
 
 
-@pytest.fixture
-def system(runner_factory, config):
-    runner = runner_factory(config, GatewayService, UsersService, PostsService)
-    runner.start()
-    return runner
+    def post(self, auth, title="Hello", body="First words."):
+        response = self.http.post("/posts", json={"title": title, "body": body}, headers=auth)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+
+SERVICES = (GatewayService, UsersService, PostsService)
 
 
 @pytest.fixture
-def api(system, web_session, config):
-    return Api(web_session, config)
+def start_system(runner_factory, config, web_session):
+    """Starts the services with config changed by overrides; returns (runner, api)."""
+    def start(**overrides):
+        merged = {**config, **overrides}
+        runner = runner_factory(merged, *SERVICES)
+        runner.start()
+        return runner, Api(web_session, merged)
+    return start
+
+
+@pytest.fixture
+def started(start_system):
+    return start_system()
+
+
+@pytest.fixture
+def system(started):
+    return started[0]
+
+
+@pytest.fixture
+def api(started):
+    return started[1]

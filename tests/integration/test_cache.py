@@ -1,0 +1,114 @@
+"""GET /posts/{id} and /users/{id} come from Redis when they can, and are never stale."""
+
+import time
+
+import pytest
+from nameko.standalone.rpc import ClusterRpcProxy
+from nameko.testing.utils import get_container
+
+from gateway.cache import ResponseCache
+from posts.service import PostsService
+
+
+@pytest.fixture
+def author(api):
+    return api.user_with_token("ada")
+
+
+def test_the_second_read_is_a_hit_with_the_same_etag(api, author):
+    post = api.post(author[1])
+    first = api.http.get(f"/posts/{post['id']}")
+    second = api.http.get(f"/posts/{post['id']}")
+    assert (first.headers["X-Cache"], second.headers["X-Cache"]) == ("MISS", "HIT")
+    assert first.json() == second.json() == post
+    assert first.headers["ETag"] == second.headers["ETag"]
+    assert second.headers["Cache-Control"] == "no-cache"
+
+
+def test_if_none_match_answers_304_without_a_body(api, author):
+    post = api.post(author[1])
+    etag = api.http.get(f"/posts/{post['id']}").headers["ETag"]
+    response = api.http.get(f"/posts/{post['id']}", headers={"If-None-Match": etag})
+    assert response.status_code == 304 and response.content == b""
+    assert response.headers["ETag"] == etag
+    other = api.http.get(f"/posts/{post['id']}", headers={"If-None-Match": '"stale"'})
+    assert other.status_code == 200
+
+
+def test_a_cache_hit_makes_no_rpc(system, api, author):
+    cached, uncached = api.post(author[1], "cached"), api.post(author[1], "uncached")
+    api.http.get(f"/posts/{cached['id']}")
+    get_container(system, PostsService).stop()  # nothing answers posts RPCs any more
+    started = time.monotonic()
+    hit = api.http.get(f"/posts/{cached['id']}")
+    assert hit.status_code == 200 and hit.headers["X-Cache"] == "HIT"
+    assert time.monotonic() - started < 0.5
+    assert api.http.get(f"/posts/{uncached['id']}").status_code == 504
+
+
+def test_an_update_over_http_is_seen_by_the_next_read(api, author):
+    post = api.post(author[1])
+    path = f"/posts/{post['id']}"
+    old_etag = api.http.get(path).headers["ETag"]
+    api.http.patch(path, json={"title": "Edited"}, headers=author[1])
+    fresh = api.http.get(path, headers={"If-None-Match": old_etag})
+    assert fresh.status_code == 200 and fresh.json()["title"] == "Edited"
+
+
+def test_a_deleted_post_is_404_at_once(api, author):
+    post = api.post(author[1])
+    path = f"/posts/{post['id']}"
+    api.http.get(path)
+    api.http.delete(path, headers=author[1])
+    response = api.http.get(path)
+    assert response.status_code == 404 and response.json()["code"] == "NOT_FOUND"
+
+
+def read_until(api, path, accept, attempts=50):
+    """Reads path until accept(response); events cross the broker in milliseconds."""
+    for _ in range(attempts):
+        response = api.http.get(path)
+        if accept(response):
+            return response
+        time.sleep(0.01)
+    return response
+
+
+def test_changes_made_over_rpc_reach_the_http_cache(api, author, config):
+    user, auth = author
+    post = api.post(auth)
+    path = f"/posts/{post['id']}"
+    api.http.get(path)
+    with ClusterRpcProxy(config) as n:
+        n.posts.update_post(post["id"], {"title": "From the shell"}, actor={"role": "admin"})
+        response = read_until(api, path, lambda r: r.json()["title"] == "From the shell")
+        assert response.json()["title"] == "From the shell"
+        n.posts.delete_post(post["id"], actor={"role": "admin"})
+        assert read_until(api, path, lambda r: r.status_code == 404).status_code == 404
+
+
+def test_user_profiles_are_cached_without_their_email(api, author, config):
+    user, auth = author
+    path = f"/users/{user['id']}"
+    api.http.get(path)
+    public = api.http.get(path)
+    assert public.headers["X-Cache"] == "HIT" and "email" not in public.json()
+    own = api.http.get(path, headers=auth)
+    assert own.headers["X-Cache"] == "MISS" and own.json()["email"] == user["email"]
+    assert own.headers["Cache-Control"] == "no-store"
+    assert "email" not in api.http.get(path).json()  # the owner's view was not shared
+    with ClusterRpcProxy(config) as n:
+        n.users.update_user(user["id"], {"name": "Ada L"}, actor={"role": "admin"})
+    assert read_until(api, path, lambda r: r.json()["name"] == "Ada L").json()["name"] == "Ada L"
+
+
+def test_a_fill_that_raced_an_invalidation_is_refused(redis_client):
+    cache = ResponseCache(redis_client, ttl_seconds=60)
+    body, generation = cache.lookup("post", "p1")
+    assert body is None
+    cache.invalidate("post", "p1")  # a write lands while the reader was fetching
+    cache.fill("post", "p1", '{"title": "old"}', generation)
+    assert cache.lookup("post", "p1")[0] is None
+    _, generation = cache.lookup("post", "p1")
+    cache.fill("post", "p1", '{"title": "new"}', generation)
+    assert cache.lookup("post", "p1")[0] == '{"title": "new"}'
