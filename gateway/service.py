@@ -13,14 +13,14 @@ from contextlib import contextmanager
 
 import eventlet
 from nameko.dependency_providers import Config
-from nameko.events import event_handler
+from nameko.events import BROADCAST, event_handler
 from nameko.exceptions import RemoteError
 from nameko.extensions import DependencyProvider
 from redis import RedisError
 from werkzeug.wrappers import Request
 
 import shop
-from gateway.auth import Revocations, actor_from_request
+from gateway.auth import Revocations, RevokedUsers, actor_from_request
 from gateway.cache import ResponseCache, respond_with_etag
 from gateway.errors import to_json
 from gateway.http import route
@@ -74,6 +74,7 @@ class GatewayService:
     rpc = DeadlineRpc()
     redis = Redis("default")
     tokens = TokenService()
+    revoked = RevokedUsers()
     config = Config()
     uptime = StartTime()
     request_id = RequestContext()
@@ -167,9 +168,14 @@ class GatewayService:
 
     # --- keeping the cache and the revocations true to the services --------------
 
+    @event_handler("users", "user_deleted", handler_type=BROADCAST, reliable_delivery=False)
+    def remember_deleted_user(self, payload: dict) -> None:
+        """Every gateway process stops accepting a deleted user's tokens at once."""
+        self._revocations().remember(payload["id"])
+
     @event_handler("users", "user_deleted", requeue_on_error=True)
     def forget_deleted_user(self, payload: dict) -> None:
-        """A deleted user's tokens stop working at once, in every gateway replica."""
+        """Records the revocation for gateways started later, and drops the cached profile."""
         with redis_retry():
             self._revocations().revoke(payload["id"])
             self._cache().invalidate("user", payload["id"])
@@ -234,7 +240,7 @@ class GatewayService:
             log.warning("could not invalidate %s %s now: %s", kind, key, error)
 
     def _revocations(self) -> Revocations:
-        return Revocations(self.redis, self.tokens)
+        return Revocations(self.redis, self.tokens, self.revoked)
 
     def _actor(self, request: Request, required: bool = True) -> dict | None:
         return actor_from_request(request, self._revocations(), required)

@@ -1,30 +1,82 @@
-"""Without Redis the gateway still answers: public routes work, token checks fail closed."""
+"""Redis stopped mid-test: the API keeps working, only without cache and limits.
 
+Each test runs its own redis-server, started and stopped by PID, so that stopping it
+touches nothing else.
+"""
+
+import shutil
+import subprocess
 import time
 
 import pytest
+import redis
 from nameko.testing.utils import find_free_port
-
-from gateway.service import GatewayService
-from tests.integration.conftest import Api
-from users.service import UsersService
 
 
 @pytest.fixture
-def api_without_redis(runner_factory, config, web_session):
-    config = {**config, "REDIS_URIS": {"default": f"redis://127.0.0.1:{find_free_port()}/0"}}
-    runner_factory(config, GatewayService, UsersService).start()
-    return Api(web_session, config)
+def private_redis(tmp_path):
+    port = find_free_port()
+    process = subprocess.Popen(
+        [shutil.which("redis-server"), "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+         "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    process.port = port
+    yield process
+    client.close()
+    if process.poll() is None:
+        process.terminate()
+    process.wait(10)
 
 
-def test_public_routes_work_and_protected_ones_are_503_not_500(api_without_redis):
-    api = api_without_redis
-    user = api.sign_up()
-    token = api.sign_in(user["email"])
-    assert api.http.get(f"/users/{user['id']}").status_code == 200
+@pytest.fixture
+def api_on_private_redis(start_system, private_redis):
+    uri = f"redis://127.0.0.1:{private_redis.port}/0"
+    return start_system(REDIS_URIS={"default": uri}, RATE_LIMIT_MAX=50)[1]
 
-    started = time.monotonic()
-    response = api.http.get("/users/me", headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == 503
-    assert response.json()["code"] == "SERVICE_UNAVAILABLE"
-    assert time.monotonic() - started < 2
+
+def stop(process):
+    process.terminate()
+    process.wait(10)
+
+
+def test_redis_stopped_mid_test_leaves_the_api_working(api_on_private_redis, private_redis):
+    api = api_on_private_redis
+    user, auth = api.user_with_token()
+    post = api.post(auth)
+    path = f"/posts/{post['id']}"
+    assert api.http.get(path).headers["X-Cache"] == "MISS"
+    assert api.http.get(path).headers["X-Cache"] == "HIT"
+    assert "RateLimit-Limit" in api.http.get("/posts").headers
+
+    stop(private_redis)
+
+    served = api.http.get(path)
+    assert served.status_code == 200 and served.headers["X-Cache"] == "MISS"
+    assert served.json() == post
+    listed = api.http.get("/posts")
+    assert listed.status_code == 200 and "RateLimit-Limit" not in listed.headers
+    edited = api.http.patch(path, json={"title": "Still works"}, headers=auth)
+    assert edited.status_code == 200
+    assert api.http.get(path).json()["title"] == "Still works"
+    assert api.http.get("/users/me", headers=auth).status_code == 200
+    assert api.http.get("/health/services").status_code == 200
+
+
+def test_a_deleted_users_token_is_refused_even_with_redis_down(api_on_private_redis,
+                                                               private_redis):
+    api = api_on_private_redis
+    user, auth = api.user_with_token()
+    stop(private_redis)
+    assert api.http.delete(f"/users/{user['id']}", headers=auth).status_code == 204
+    for _ in range(50):  # the broadcast event reaches this gateway in milliseconds
+        me = api.http.get("/users/me", headers=auth)
+        if me.status_code == 401:
+            break
+        time.sleep(0.02)
+    assert me.status_code == 401

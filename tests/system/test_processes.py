@@ -32,16 +32,17 @@ class Processes:
         self.log_dir = log_dir
         self.started: dict[str, subprocess.Popen] = {}
 
-    def start(self, service: str) -> subprocess.Popen:
-        log = open(self.log_dir / f"{service}.log", "wb")
+    def start(self, service: str, name: str | None = None, **env) -> subprocess.Popen:
+        name = name or service
+        log = open(self.log_dir / f"{name}.log", "wb")
         process = subprocess.Popen(
             [NAMEKO, "run", "--config", "config.yml", f"{service}.service"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        self.started[service] = process
+            cwd=ROOT, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT)
+        self.started[name] = process
         return process
 
-    def log(self, service: str) -> str:
-        return (self.log_dir / f"{service}.log").read_text()
+    def log(self, name: str) -> str:
+        return (self.log_dir / f"{name}.log").read_text()
 
     def stop(self, service: str, timeout: float = 15) -> int:
         process = self.started[service]
@@ -130,3 +131,24 @@ def test_sigterm_stops_the_gateway_cleanly_with_a_call_in_flight(processes):
     response = in_flight.wait()
     assert response.status_code == 504
     assert response.json()["code"] == "SERVICE_TIMEOUT"
+
+
+def test_two_gateway_processes_share_one_rate_limit(processes):
+    second_port = find_free_port()
+    second_url = f"http://127.0.0.1:{second_port}"
+    limits = {"RATE_LIMIT_MAX": "4", "RATE_LIMIT_WINDOW_SECONDS": "30"}
+    for service in ("users", "posts"):
+        processes.start(service)
+    processes.start("gateway", **limits)
+    processes.start("gateway", name="gateway-2",
+                    WEB_SERVER_ADDRESS=f"127.0.0.1:{second_port}", **limits)
+    wait_for_services(processes.base_url)  # health is not limited
+    wait_for_services(second_url)
+
+    answers = [requests.get(f"{url}/posts").status_code
+               for url in (processes.base_url, second_url, processes.base_url, second_url)]
+    assert answers == [200, 200, 200, 200]
+    for url in (processes.base_url, second_url):
+        response = requests.get(f"{url}/posts")
+        assert response.status_code == 429
+        assert response.headers["RateLimit-Remaining"] == "0"
