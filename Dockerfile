@@ -10,5 +10,6 @@ COPY config.yml .
 COPY shop shop
 COPY gateway gateway
 COPY users users
+COPY posts posts
 USER shop
 ENV RUN_DIR=/data

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nameko.events import EventDispatcher, event_handler
 from nameko.rpc import rpc
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select
 
 from posts.models import Base, Comment, Post
 from posts.schemas import (
@@ -18,12 +18,13 @@ from posts.schemas import (
 from shop.context import RequestContext
 from shop.database import Database, fetch_page
 from shop.errors import DOMAIN_ERRORS, Forbidden, NotFound
+from shop.health import DatabaseHealth
 from shop.schemas import PageSchema, acts_for, load, load_actor, load_author, parse_id
 
 rpc_method = rpc(expected_exceptions=DOMAIN_ERRORS)
 
 
-class PostsService:
+class PostsService(DatabaseHealth):
     name = "posts"
 
     db = Database(Base)
@@ -123,12 +124,6 @@ class PostsService:
         session = self.db.session
         session.execute(delete(Comment).where(Comment.author_id == user_id))
         self._delete_posts(session.scalars(select(Post).where(Post.author_id == user_id)).all())
-
-    @rpc
-    def health(self) -> dict:
-        """Reports that this instance is up and its database answers."""
-        self.db.session.execute(text("SELECT 1"))
-        return {"status": "ok"}
 
     def _get_post(self, post_id: str) -> Post:
         post = self.db.session.get(Post, parse_id(post_id, "post"))

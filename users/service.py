@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from nameko.events import EventDispatcher
 from nameko.rpc import rpc
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from shop.context import RequestContext
 from shop.database import Database, fetch_page
 from shop.errors import DOMAIN_ERRORS, Conflict, Forbidden, NotFound, Unauthorized
+from shop.health import DatabaseHealth
 from shop.schemas import PageSchema, acts_for, is_admin, load, load_actor, parse_id
 from shop.tokens import TokenService
 from users.models import Base, User
@@ -26,7 +27,7 @@ from users.schemas import (
 rpc_method = rpc(expected_exceptions=DOMAIN_ERRORS)
 
 
-class UsersService:
+class UsersService(DatabaseHealth):
     name = "users"
 
     db = Database(Base)
@@ -126,12 +127,6 @@ class UsersService:
     def set_role(self, user_id: str, role: str) -> dict:
         """Operator use from `nameko shell`: sets a user's role ("user" or "admin")."""
         return self.update_user(user_id, load(RoleSchema(), {"role": role}), {"role": "admin"})
-
-    @rpc
-    def health(self) -> dict:
-        """Reports that this instance is up and its database answers."""
-        self.db.session.execute(text("SELECT 1"))
-        return {"status": "ok"}
 
     def _get(self, user_id: str) -> User:
         user = self.db.session.get(User, parse_id(user_id, "user"))
