@@ -15,16 +15,16 @@ from posts.schemas import (
     PostListSchema,
     PostSchema,
 )
+from shop import health
 from shop.context import RequestContext
 from shop.database import Database, fetch_page
 from shop.errors import DOMAIN_ERRORS, Forbidden, NotFound
-from shop.health import DatabaseHealth
 from shop.schemas import PageSchema, acts_for, load, load_actor, load_author, parse_id
 
 rpc_method = rpc(expected_exceptions=DOMAIN_ERRORS)
 
 
-class PostsService(DatabaseHealth):
+class PostsService(health.DatabaseHealth):
     name = "posts"
 
     db = Database(Base)

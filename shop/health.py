@@ -5,7 +5,11 @@ from sqlalchemy import text
 
 
 class DatabaseHealth:
-    """Mixin for a service class whose `db` is a Database."""
+    """Mixin for a service class whose `db` is a Database.
+
+    Subclass it as `health.DatabaseHealth`: `nameko run <module>` would take the class,
+    imported by name, for a service of its own.
+    """
 
     @rpc
     def health(self) -> dict:

@@ -7,10 +7,10 @@ from nameko.rpc import rpc
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from shop import health
 from shop.context import RequestContext
 from shop.database import Database, fetch_page
 from shop.errors import DOMAIN_ERRORS, Conflict, Forbidden, NotFound, Unauthorized
-from shop.health import DatabaseHealth
 from shop.schemas import PageSchema, acts_for, is_admin, load, load_actor, parse_id
 from shop.tokens import TokenService
 from users.models import Base, User
@@ -27,7 +27,7 @@ from users.schemas import (
 rpc_method = rpc(expected_exceptions=DOMAIN_ERRORS)
 
 
-class UsersService(DatabaseHealth):
+class UsersService(health.DatabaseHealth):
     name = "users"
 
     db = Database(Base)
