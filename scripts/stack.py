@@ -173,17 +173,19 @@ class ManagedProcess:
     def running(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
+        if self.running():
+            signal_group(self.popen.pid, signal.SIGTERM)
+
+    def wait_stopped(self) -> None:
         if self.popen is None:
             return
-        if self.popen.poll() is None:
-            signal_group(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(STOP_GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                print(f"==> {self.name} did not stop in {STOP_GRACE_SECONDS}s; killing it")
-                signal_group(self.popen.pid, signal.SIGKILL)
-                self.popen.wait()
+        try:
+            self.popen.wait(STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            print(f"==> {self.name} did not stop in {STOP_GRACE_SECONDS}s; killing it")
+            signal_group(self.popen.pid, signal.SIGKILL)
+            self.popen.wait()
         self.pid_path.unlink(missing_ok=True)
 
 
@@ -246,10 +248,16 @@ class Stack:
         return process
 
     def stop(self) -> None:
-        for process in reversed(self.started):
-            if process.running():
-                print(f"==> stopping {process.name} (pid {process.popen.pid})")
-            process.stop()
+        """Stops the services together, then the servers they used, newest first."""
+        services = [process for process in self.started if process.name in SERVICES]
+        servers = [process for process in reversed(self.started) if process not in services]
+        for batch in [services] + [[server] for server in servers]:
+            for process in batch:
+                if process.running():
+                    print(f"==> stopping {process.name} (pid {process.popen.pid})")
+                process.terminate()
+            for process in batch:
+                process.wait_stopped()
         self.started.clear()
 
     def ensure_rabbitmq(self, need_management: bool) -> None:
