@@ -14,6 +14,8 @@ from shop.context import current_request_id
 from shop.errors import (
     Conflict,
     Forbidden,
+    IdempotencyKeyReused,
+    InsufficientStock,
     InvalidInput,
     NotFound,
     ServiceTimeout,
@@ -40,6 +42,8 @@ STATUS_BY_ERROR: dict[type[ShopError], int] = {
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
+    InsufficientStock: 409,
+    IdempotencyKeyReused: 422,
     UnsupportedMediaType: 415,
     ServiceUnavailable: 503,
     ServiceTimeout: 504,

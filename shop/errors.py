@@ -43,6 +43,20 @@ class Conflict(ShopError):
 
 
 @deserialize_to_instance
+class InsufficientStock(ShopError):
+    """Not enough stock; details map each short product id to requested and available."""
+
+    code = "INSUFFICIENT_STOCK"
+
+
+@deserialize_to_instance
+class IdempotencyKeyReused(ShopError):
+    """An idempotency key already used for a different request."""
+
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
+@deserialize_to_instance
 class Forbidden(ShopError):
     code = "FORBIDDEN"
 
@@ -66,4 +80,5 @@ class ServiceTimeout(ShopError):
     code = "SERVICE_TIMEOUT"
 
 
-DOMAIN_ERRORS = (InvalidInput, NotFound, Conflict, Forbidden, Unauthorized)
+DOMAIN_ERRORS = (InvalidInput, NotFound, Conflict, InsufficientStock, IdempotencyKeyReused,
+                 Forbidden, Unauthorized, ServiceUnavailable, ServiceTimeout)

@@ -6,6 +6,10 @@ call not answered within its deadline fails with ServiceTimeout. The request mes
 expires with the deadline, so a service that comes back later does not act on a call
 whose caller has already been told it failed, and a late reply is dropped because its
 correlation id is no longer awaited.
+
+Each call carries its absolute deadline (header `nameko.deadline`). A service answering
+an RPC gives its own calls no more than what is left of its caller's deadline, so a
+chain of calls fails together instead of working on after the first caller gave up.
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ import uuid
 
 from nameko.amqp.publish import UndeliverableMessage
 from nameko.extensions import DependencyProvider
-from nameko.rpc import MethodProxy, ReplyListener, RpcReply, get_rpc_exchange
+from nameko.rpc import MethodProxy, ReplyListener, Rpc, RpcReply, get_rpc_exchange
 
 from shop.errors import ServiceTimeout, ServiceUnavailable
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
+DEADLINE_KEY = "deadline"
 
 
 class DeadlineRpc(DependencyProvider):
@@ -74,8 +79,21 @@ class DeadlineMethodProxy(MethodProxy):
         self.timeout = timeout
         super().__init__(worker_ctx, service_name, method_name, reply_listener, **options)
 
+    def _remaining_seconds(self) -> float:
+        """This call's timeout, cut to what remains of the caller's deadline, if any."""
+        inherited = self.worker_ctx.context_data.get(DEADLINE_KEY)
+        if isinstance(self.worker_ctx.entrypoint, Rpc) and isinstance(inherited, (int, float)):
+            return min(self.timeout, inherited - time.time())
+        return self.timeout
+
     def _call(self, *args, **kwargs) -> DeadlineReply:
-        deadline = time.monotonic() + self.timeout
+        timeout = self._remaining_seconds()
+        if timeout <= 0:
+            raise ServiceTimeout(f"No time left to call the {self.service_name} service.",
+                                 {"service": self.service_name, "method": self.method_name})
+        deadline = time.monotonic() + timeout
+        headers = self.get_message_headers(self.worker_ctx)
+        headers[f"{self.header_prefix}.{DEADLINE_KEY}"] = time.time() + timeout
         correlation_id = str(uuid.uuid4())
         reply_event = self.reply_listener.get_reply_event(correlation_id)
         try:
@@ -87,24 +105,25 @@ class DeadlineMethodProxy(MethodProxy):
                 mandatory=True,
                 reply_to=self.reply_listener.routing_key,
                 correlation_id=correlation_id,
-                extra_headers=self.get_message_headers(self.worker_ctx),
-                expiration=self.timeout,
+                extra_headers=headers,
+                expiration=timeout,
             )
         except UndeliverableMessage:
             self.reply_listener._reply_events.pop(correlation_id, None)
             raise ServiceUnavailable(
                 f"The {self.service_name} service is not available.",
                 {"service": self.service_name}) from None
-        return DeadlineReply(reply_event, self, correlation_id, deadline)
+        return DeadlineReply(reply_event, self, correlation_id, deadline, timeout)
 
 
 class DeadlineReply(RpcReply):
     def __init__(self, reply_event, proxy: DeadlineMethodProxy, correlation_id: str,
-                 deadline: float):
+                 deadline: float, timeout: float):
         super().__init__(reply_event)
         self.proxy = proxy
         self.correlation_id = correlation_id
         self.deadline = deadline
+        self.timeout = timeout
 
     def result(self):
         if self.resp_body is None:
@@ -115,5 +134,5 @@ class DeadlineReply(RpcReply):
                 raise ServiceTimeout(
                     f"The {self.proxy.service_name} service did not answer in time.",
                     {"service": self.proxy.service_name, "method": self.proxy.method_name,
-                     "timeout_seconds": self.proxy.timeout})
+                     "timeout_seconds": round(self.timeout, 3)})
         return super().result()

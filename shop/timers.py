@@ -1,0 +1,18 @@
+"""Timers whose interval comes from the config, read at start-up like every setting."""
+
+from nameko.timer import Timer
+
+
+class ConfiguredTimer(Timer):
+    """A nameko @timer whose interval is config[key] (default: the interval given)."""
+
+    def __init__(self, key: str, default_interval: float, **kwargs):
+        self.key = key
+        super().__init__(default_interval, **kwargs)
+
+    def setup(self) -> None:
+        self.interval = float(self.container.config.get(self.key, self.interval))
+        super().setup()
+
+
+every = ConfiguredTimer.decorator
