@@ -1,1 +1,1 @@
-"""The products service (arrives with a later issue)."""
+"""The products service: the catalogue, stock, and stock reservations for orders."""

@@ -1,0 +1,78 @@
+"""The products service's tables. Prices are whole cents: exact on every database."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from shop.schemas import utcnow
+
+CENT = Decimal("0.01")
+
+
+def cents(amount: Decimal) -> int:
+    return int((amount / CENT).to_integral_value())
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Product(Base):
+    __tablename__ = "products"
+    __table_args__ = (
+        CheckConstraint("stock >= 0", name="ck_products_stock_not_negative"),
+        CheckConstraint("price_cents > 0", name="ck_products_price_positive"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True,
+                                    default=lambda: str(uuid.uuid4()))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    price_cents: Mapped[int] = mapped_column(Integer)
+    category: Mapped[str] = mapped_column(String(50), index=True)
+    stock: Mapped[int] = mapped_column(Integer, default=0)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    @property
+    def price(self) -> Decimal:
+        return Decimal(self.price_cents) * CENT
+
+    @price.setter
+    def price(self, amount: Decimal) -> None:
+        self.price_cents = cents(amount)
+
+
+class Reservation(Base):
+    """Stock held for one order: held, then committed with the order, or released."""
+
+    __tablename__ = "reservations"
+
+    order_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="held")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    items: Mapped[list[ReservationItem]] = relationship(lazy="selectin")
+
+
+class ReservationItem(Base):
+    __tablename__ = "reservation_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(String(36), ForeignKey("reservations.order_id"))
+    product_id: Mapped[str] = mapped_column(String(36), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price_cents: Mapped[int] = mapped_column(Integer)
+
+    @property
+    def unit_price(self) -> Decimal:
+        return Decimal(self.unit_price_cents) * CENT
+
+
+Index("ix_products_price", Product.price_cents)

@@ -1,0 +1,113 @@
+"""What the products service accepts and returns."""
+
+from __future__ import annotations
+
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
+
+from shop.money import Money
+from shop.schemas import PageSchema, UtcDateTime
+
+MAX_QUANTITY = 1000
+SORTS = {"price", "-price", "name", "-created_at"}
+
+
+def not_blank(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("Must not be blank.")
+
+
+def name_field(**kwargs):
+    return fields.String(validate=[validate.Length(min=1, max=200), not_blank], **kwargs)
+
+
+def category_field(**kwargs):
+    return fields.String(validate=[validate.Length(min=1, max=50), not_blank], **kwargs)
+
+
+def description_field(**kwargs):
+    return fields.String(validate=validate.Length(max=5000), **kwargs)
+
+
+class NewProductSchema(Schema):
+    name = name_field(required=True)
+    description = description_field(load_default="")
+    price = Money(required=True)
+    category = category_field(required=True)
+    stock = fields.Integer(load_default=0, strict=True,
+                           validate=validate.Range(min=0, max=1_000_000_000))
+
+
+class ProductChangesSchema(Schema):
+    name = name_field()
+    description = description_field()
+    price = Money()
+    category = category_field()
+    is_active = fields.Boolean()
+
+    @validates_schema
+    def not_empty(self, data: dict, **kwargs) -> None:
+        if not data:
+            raise ValidationError("Give at least one field to change.")
+
+
+class ProductQuerySchema(PageSchema):
+    category = fields.String(validate=validate.Length(min=1, max=50))
+    min_price = Money(allow_zero=True)
+    max_price = Money(allow_zero=True)
+    q = fields.String(validate=validate.Length(min=1, max=100))
+    in_stock = fields.Boolean()
+    sort = fields.String(load_default="-created_at", validate=validate.OneOf(sorted(SORTS)))
+
+    @validates_schema
+    def price_range(self, data: dict, **kwargs) -> None:
+        if "min_price" in data and "max_price" in data and data["min_price"] > data["max_price"]:
+            raise ValidationError("min_price is above max_price.", "min_price")
+
+
+class StockChangeSchema(Schema):
+    delta = fields.Integer(required=True, strict=True,
+                           validate=validate.Range(min=-1_000_000, max=1_000_000))
+
+
+class ReservedItemSchema(Schema):
+    product_id = fields.UUID(required=True)
+    quantity = fields.Integer(required=True, strict=True,
+                              validate=validate.Range(min=1, max=MAX_QUANTITY))
+
+
+class ReservationRequestSchema(Schema):
+    order_id = fields.UUID(required=True)
+    items = fields.List(fields.Nested(ReservedItemSchema), required=True,
+                        validate=validate.Length(min=1, max=100))
+
+    @validates_schema
+    def distinct_products(self, data: dict, **kwargs) -> None:
+        ids = [item["product_id"] for item in data.get("items", [])]
+        if len(ids) != len(set(ids)):
+            raise ValidationError("Each product may appear once.", "items")
+
+    @post_load
+    def as_strings(self, data: dict, **kwargs) -> dict:
+        data["order_id"] = str(data["order_id"])
+        for item in data["items"]:
+            item["product_id"] = str(item["product_id"])
+        return data
+
+
+class ProductSchema(Schema):
+    id = fields.String()
+    name = fields.String()
+    description = fields.String()
+    price = Money()
+    category = fields.String()
+    stock = fields.Integer()
+    is_active = fields.Boolean()
+    created_at = UtcDateTime()
+    updated_at = UtcDateTime()

@@ -1,0 +1,216 @@
+"""The products service: its RPC methods. Run with
+`nameko run --config config.yml products.service`."""
+
+from __future__ import annotations
+
+import uuid
+
+from nameko.dependency_providers import Config
+from nameko.events import EventDispatcher
+from nameko.rpc import rpc
+from sqlalchemy import func, or_, select, update
+
+from products import stock
+from products.models import Base, Product, ReservationItem, cents
+from products.schemas import (
+    NewProductSchema,
+    ProductChangesSchema,
+    ProductQuerySchema,
+    ProductSchema,
+    ReservationRequestSchema,
+    StockChangeSchema,
+)
+from shop import health
+from shop.context import RequestContext
+from shop.database import Database, fetch_page
+from shop.errors import DOMAIN_ERRORS, Conflict, Forbidden, NotFound
+from shop.schemas import is_admin, load, load_actor, parse_id, utcnow
+from shop.timers import every
+
+rpc_method = rpc(expected_exceptions=DOMAIN_ERRORS)
+
+SORT_ORDERS = {
+    "price": (Product.price_cents, Product.id),
+    "-price": (Product.price_cents.desc(), Product.id),
+    "name": (Product.name, Product.id),
+    "-created_at": (Product.created_at.desc(), Product.id),
+}
+
+
+def escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class ProductsService(health.DatabaseHealth):
+    name = "products"
+
+    db = Database(Base)
+    dispatch = EventDispatcher()
+    config = Config()
+    request_id = RequestContext()
+
+    # --- the catalogue -------------------------------------------------------------
+
+    @rpc_method
+    def create_product(self, data: dict, actor: dict) -> dict:
+        """Adds a product (admin only). data: {"name", "description", "price", "category",
+        "stock"}; price as a string or number with at most two places."""
+        self._require_admin(actor)
+        fields = load(NewProductSchema(), data)
+        product = Product(name=fields["name"], description=fields["description"],
+                          price_cents=cents(fields["price"]), category=fields["category"],
+                          stock=fields["stock"], is_active=True)
+        self.db.session.add(product)
+        self.db.session.commit()
+        self.dispatch("product_created", {"id": product.id, "name": product.name,
+                                          "category": product.category})
+        return ProductSchema().dump(product)
+
+    @rpc_method
+    def get_product(self, product_id: str) -> dict:
+        """Returns a product on sale, or raises NotFound."""
+        return ProductSchema().dump(self._get_active(product_id))
+
+    @rpc_method
+    def list_products(self, **query) -> dict:
+        """Returns a page of products on sale. Filters: category, min_price, max_price,
+        q (text in name or description), in_stock; sort: price, -price, name, -created_at
+        (default); page, limit."""
+        query = load(ProductQuerySchema(), query)
+        matching = select(Product).where(Product.is_active)
+        if "category" in query:
+            matching = matching.where(func.lower(Product.category) == query["category"].lower())
+        if "min_price" in query:
+            matching = matching.where(Product.price_cents >= cents(query["min_price"]))
+        if "max_price" in query:
+            matching = matching.where(Product.price_cents <= cents(query["max_price"]))
+        if "q" in query:
+            pattern = f"%{escape_like(query['q'].lower())}%"
+            matching = matching.where(or_(func.lower(Product.name).like(pattern, escape="\\"),
+                                          func.lower(Product.description).like(pattern,
+                                                                               escape="\\")))
+        if query.get("in_stock") is not None:
+            matching = matching.where((Product.stock > 0) == query["in_stock"])
+        return fetch_page(self.db.session, matching, SORT_ORDERS[query["sort"]], query,
+                          ProductSchema)
+
+    @rpc_method
+    def update_product(self, product_id: str, changes: dict, actor: dict) -> dict:
+        """Changes name, description, price, category or is_active (admin only)."""
+        self._require_admin(actor)
+        product = self._get(product_id)
+        fields = load(ProductChangesSchema(), changes)
+        if "price" in fields:
+            product.price_cents = cents(fields["price"])
+        for field in fields.keys() - {"price"}:
+            setattr(product, field, fields[field])
+        self.db.session.commit()
+        self.dispatch("product_updated", {"id": product.id, "changed": sorted(fields)})
+        return ProductSchema().dump(product)
+
+    @rpc_method
+    def delete_product(self, product_id: str, actor: dict) -> dict:
+        """Removes a product (admin only); one that orders refer to is deactivated instead.
+        Returns {"deleted": bool, "deactivated": bool}."""
+        self._require_admin(actor)
+        product = self._get(product_id)
+        session = self.db.session
+        referenced = session.scalar(
+            select(func.count()).where(ReservationItem.product_id == product.id))
+        if referenced:
+            product.is_active = False
+        else:
+            session.delete(product)
+        session.commit()
+        self.dispatch("product_deleted", {"id": product.id, "deactivated": bool(referenced)})
+        return {"deleted": not referenced, "deactivated": bool(referenced)}
+
+    @rpc_method
+    def adjust_stock(self, product_id: str, delta: int, actor: dict) -> dict:
+        """Adds delta units to a product's stock (admin restock; negative to write off)."""
+        self._require_admin(actor)
+        product = self._get(product_id)
+        delta = load(StockChangeSchema(), {"delta": delta})["delta"]
+        after = self.db.session.scalar(
+            update(Product).where(Product.id == product.id, Product.stock + delta >= 0)
+            .values(stock=Product.stock + delta).returning(Product.stock))
+        if after is None:
+            self.db.session.rollback()
+            raise Conflict("Stock cannot go below zero.", {"delta": [f"Stock is {product.stock}."]})
+        self.db.session.commit()
+        self._announce([stock.StockChange(product.id, product.name, after - delta, after)])
+        return ProductSchema().dump(product)
+
+    # --- reservations for orders ---------------------------------------------------
+
+    @rpc_method
+    def reserve_stock(self, order_id: str, items: list) -> dict:
+        """Holds stock for every item of an order, or none: items [{"product_id",
+        "quantity"}]. Returns {"order_id", "items": [{"product_id", "name", "unit_price",
+        "quantity"}]}; the same order_id again returns the same reservation. Raises
+        NotFound (unknown or inactive products) or InsufficientStock."""
+        request = load(ReservationRequestSchema(), {"order_id": order_id, "items": items})
+        reservation, changes = stock.reserve(
+            self.db.session, request["order_id"], request["items"],
+            float(self.config.get("RESERVATION_TTL_SECONDS", 900)))
+        self._announce(changes)
+        names = {change.product_id: change.name for change in changes}
+        return {"order_id": reservation.order_id, "items": [
+            {"product_id": item.product_id, "quantity": item.quantity,
+             "unit_price": str(item.unit_price),
+             "name": names.get(item.product_id) or self._name_of(item.product_id)}
+            for item in reservation.items]}
+
+    @rpc_method
+    def commit_reservation(self, order_id: str) -> dict:
+        """Makes an order's reservation final. Idempotent; Conflict if it was released."""
+        stock.commit(self.db.session, parse_id(order_id, "reservation"))
+        return {"order_id": order_id, "status": "committed"}
+
+    @rpc_method
+    def release_stock(self, order_id: str) -> dict:
+        """Gives an order's reserved stock back. Idempotent, and harmless for an order
+        that reserved nothing. Returns {"released": bool}."""
+        changes = stock.release(self.db.session, parse_id(order_id, "reservation"))
+        self._announce(changes)
+        return {"order_id": order_id, "released": bool(changes)}
+
+    @every("RESERVATION_SWEEP_SECONDS", 60)
+    def release_expired_reservations(self) -> None:
+        """Releases reservations their orders never confirmed in time."""
+        for order_id in stock.expired_order_ids(self.db.session, utcnow()):
+            self._announce(stock.release(self.db.session, order_id))
+
+    # --- helpers -------------------------------------------------------------------
+
+    def _announce(self, changes: list[stock.StockChange]) -> None:
+        """Tells others of stock changes; stock_low when one falls below the threshold."""
+        threshold = int(self.config.get("STOCK_LOW_THRESHOLD", 5))
+        for change in changes:
+            self.dispatch("product_updated", {"id": change.product_id, "changed": ["stock"],
+                                              "stock": change.after})
+            if change.after < threshold <= change.before:
+                self.dispatch("stock_low", {
+                    "event_id": str(uuid.uuid4()), "product_id": change.product_id,
+                    "name": change.name or self._name_of(change.product_id),
+                    "stock": change.after, "threshold": threshold})
+
+    def _name_of(self, product_id: str) -> str:
+        return self.db.session.scalar(select(Product.name).where(Product.id == product_id))
+
+    def _get(self, product_id: str) -> Product:
+        product = self.db.session.get(Product, parse_id(product_id, "product"))
+        if product is None:
+            raise NotFound(f"No product with id {product_id!r}.")
+        return product
+
+    def _get_active(self, product_id: str) -> Product:
+        product = self._get(product_id)
+        if not product.is_active:
+            raise NotFound(f"No product with id {product_id!r}.")
+        return product
+
+    @staticmethod
+    def _require_admin(actor) -> None:
+        if not is_admin(load_actor(actor)):
+            raise Forbidden("Only an admin may change the catalogue.")

@@ -1,0 +1,37 @@
+"""Money: Decimal amounts with at most two places, taken as JSON strings or numbers and
+always given back as strings like "19.99"."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from marshmallow import ValidationError, fields
+
+MAX_AMOUNT = Decimal("1000000")
+
+
+class Money(fields.Field):
+    """A positive amount (or zero, with allow_zero) of at most two decimal places."""
+
+    def __init__(self, allow_zero: bool = False, **kwargs):
+        self.allow_zero = allow_zero
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> Decimal:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ValidationError("Must be an amount, as a string or a number.")
+        try:
+            amount = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ValidationError("Not a valid amount.") from None
+        if not amount.is_finite():
+            raise ValidationError("Not a valid amount.")
+        if amount.as_tuple().exponent < -2:
+            raise ValidationError("At most two decimal places.")
+        lowest = Decimal(0) if self.allow_zero else Decimal("0.01")
+        if not lowest <= amount <= MAX_AMOUNT:
+            raise ValidationError(f"Must be between {lowest} and {MAX_AMOUNT}.")
+        return amount.quantize(Decimal("0.01"))
+
+    def _serialize(self, value, attr, obj, **kwargs) -> str | None:
+        return None if value is None else str(Decimal(value).quantize(Decimal("0.01")))

@@ -1,0 +1,205 @@
+"""The products service's rules, run with nameko's worker_factory on a real SQLite database."""
+
+import uuid
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+from nameko.testing.services import worker_factory
+from sqlalchemy import create_engine, update
+from sqlalchemy.orm import Session
+
+from products.models import Base, Reservation
+from products.service import ProductsService
+from shop.errors import Conflict, Forbidden, InsufficientStock, InvalidInput, NotFound
+from shop.schemas import utcnow
+
+ADMIN = {"role": "admin"}
+SETTINGS = {"STOCK_LOW_THRESHOLD": 5, "RESERVATION_TTL_SECONDS": 900}
+
+
+@pytest.fixture
+def service(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path}/products.db")
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        yield worker_factory(ProductsService, db=SimpleNamespace(session=session),
+                             config=SETTINGS)
+    engine.dispose()
+
+
+def new_product(service, name="Lamp", price="19.99", stock=10, category="home", **extra):
+    return service.create_product({"name": name, "price": price, "stock": stock,
+                                   "category": category, **extra}, actor=ADMIN)
+
+
+def events(service, name):
+    return [call.args[1] for call in service.dispatch.call_args_list if call.args[0] == name]
+
+
+def order_id():
+    return str(uuid.uuid4())
+
+
+@pytest.mark.parametrize("price,shown", [("19.99", "19.99"), (19.99, "19.99"), (5, "5.00"),
+                                         ("0.5", "0.50")])
+def test_prices_are_taken_as_strings_or_numbers_and_shown_as_strings(service, price, shown):
+    assert new_product(service, price=price)["price"] == shown
+
+
+@pytest.mark.parametrize("price", ["19.999", "0", "-1", "abc", "NaN", True, None, "1e9", [1]])
+def test_bad_prices_are_invalid(service, price):
+    with pytest.raises(InvalidInput) as error:
+        new_product(service, price=price)
+    assert "price" in error.value.details
+
+
+def test_only_admins_change_the_catalogue(service):
+    with pytest.raises(Forbidden):
+        service.create_product({"name": "x", "price": "1", "category": "c"},
+                               actor={"id": str(uuid.uuid4()), "role": "user"})
+    product = new_product(service)
+    with pytest.raises(Forbidden):
+        service.update_product(product["id"], {"price": "1"}, actor={"id": "u", "role": "user"})
+
+
+def test_listing_filters_and_sorts(service):
+    new_product(service, "Desk lamp", "30.00", category="home", description="warm light")
+    new_product(service, "Mug", "8.50", category="kitchen", stock=0)
+    new_product(service, "Floor LAMP", "99.00", category="Home")
+    names = lambda page: [p["name"] for p in page["items"]]  # noqa: E731
+    assert names(service.list_products(category="home", sort="price")) == [
+        "Desk lamp", "Floor LAMP"]
+    assert names(service.list_products(q="lamp", sort="-price")) == ["Floor LAMP", "Desk lamp"]
+    assert names(service.list_products(q="WARM")) == ["Desk lamp"]
+    assert names(service.list_products(min_price="9", max_price="50")) == ["Desk lamp"]
+    assert names(service.list_products(in_stock="false")) == ["Mug"]
+    assert service.list_products(limit=1, page=2, sort="name")["items"][0]["name"] == "Floor LAMP"
+
+
+def test_text_search_treats_wildcards_as_text(service):
+    new_product(service, "100% cotton")
+    new_product(service, "Plain shirt")
+    assert [p["name"] for p in service.list_products(q="%")["items"]] == ["100% cotton"]
+
+
+@pytest.mark.parametrize("query", [{"sort": "stock"}, {"min_price": "x"}, {"limit": 0},
+                                   {"min_price": "10", "max_price": "5"}, {"colour": "red"}])
+def test_bad_list_queries_are_invalid(service, query):
+    with pytest.raises(InvalidInput):
+        service.list_products(**query)
+
+
+def test_a_reservation_takes_all_items_at_their_prices(service):
+    lamp, mug = new_product(service), new_product(service, "Mug", "8.50", stock=3)
+    reservation = service.reserve_stock(order_id(), [
+        {"product_id": lamp["id"], "quantity": 2}, {"product_id": mug["id"], "quantity": 3}])
+    assert sorted((i["name"], i["unit_price"], i["quantity"]) for i in reservation["items"]) == [
+        ("Lamp", "19.99", 2), ("Mug", "8.50", 3)]
+    assert service.get_product(lamp["id"])["stock"] == 8
+    assert service.get_product(mug["id"])["stock"] == 0
+
+
+def test_a_short_item_reserves_nothing_and_names_the_shortfall(service):
+    lamp, mug = new_product(service), new_product(service, "Mug", stock=1)
+    with pytest.raises(InsufficientStock) as error:
+        service.reserve_stock(order_id(), [
+            {"product_id": lamp["id"], "quantity": 2}, {"product_id": mug["id"], "quantity": 5}])
+    assert error.value.details == {"items": {mug["id"]: {"requested": 5, "available": 1}}}
+    assert service.get_product(lamp["id"])["stock"] == 10
+
+
+def test_unknown_or_inactive_products_cannot_be_reserved(service):
+    lamp = new_product(service)
+    service.update_product(lamp["id"], {"is_active": False}, actor=ADMIN)
+    ghost = str(uuid.uuid4())
+    with pytest.raises(NotFound) as error:
+        service.reserve_stock(order_id(), [{"product_id": lamp["id"], "quantity": 1},
+                                           {"product_id": ghost, "quantity": 1}])
+    assert set(error.value.details["product_ids"]) == {lamp["id"], ghost}
+
+
+@pytest.mark.parametrize("items", [[], [{"product_id": "x", "quantity": 1}],
+                                   [{"product_id": str(uuid.UUID(int=1)), "quantity": 0}],
+                                   [{"product_id": str(uuid.UUID(int=1)), "quantity": 1001}]])
+def test_bad_reservation_items_are_invalid(service, items):
+    with pytest.raises(InvalidInput):
+        service.reserve_stock(order_id(), items)
+
+
+def test_reserving_the_same_order_twice_holds_stock_once(service):
+    lamp, order = new_product(service), order_id()
+    first = service.reserve_stock(order, [{"product_id": lamp["id"], "quantity": 4}])
+    again = service.reserve_stock(order, [{"product_id": lamp["id"], "quantity": 4}])
+    assert first == again and service.get_product(lamp["id"])["stock"] == 6
+
+
+def test_release_gives_stock_back_once(service):
+    lamp, order = new_product(service), order_id()
+    service.reserve_stock(order, [{"product_id": lamp["id"], "quantity": 4}])
+    assert service.release_stock(order)["released"] is True
+    assert service.release_stock(order)["released"] is False
+    assert service.release_stock(order_id())["released"] is False  # reserved nothing
+    assert service.get_product(lamp["id"])["stock"] == 10
+
+
+def test_commit_is_idempotent_and_refused_after_release(service):
+    lamp, order = new_product(service), order_id()
+    service.reserve_stock(order, [{"product_id": lamp["id"], "quantity": 1}])
+    service.commit_reservation(order)
+    service.commit_reservation(order)
+    other = order_id()
+    service.reserve_stock(other, [{"product_id": lamp["id"], "quantity": 1}])
+    service.release_stock(other)
+    with pytest.raises(Conflict):
+        service.commit_reservation(other)
+    with pytest.raises(Conflict):
+        service.reserve_stock(other, [{"product_id": lamp["id"], "quantity": 1}])
+
+
+def test_expired_reservations_are_released_by_the_sweep(service):
+    lamp = new_product(service)
+    stale, fresh, done = order_id(), order_id(), order_id()
+    for order in (stale, fresh, done):
+        service.reserve_stock(order, [{"product_id": lamp["id"], "quantity": 1}])
+    service.commit_reservation(done)
+    service.db.session.execute(update(Reservation).where(Reservation.order_id.in_(
+        [stale, done])).values(expires_at=utcnow() - timedelta(seconds=1)))
+    service.db.session.commit()
+    service.release_expired_reservations()
+    assert service.get_product(lamp["id"])["stock"] == 8
+    with pytest.raises(Conflict):
+        service.commit_reservation(stale)
+
+
+def test_stock_low_is_announced_when_stock_falls_below_the_threshold(service):
+    lamp = new_product(service, stock=7)
+    service.reserve_stock(order_id(), [{"product_id": lamp["id"], "quantity": 2}])  # 5
+    assert events(service, "stock_low") == []
+    service.reserve_stock(order_id(), [{"product_id": lamp["id"], "quantity": 1}])  # 4
+    service.reserve_stock(order_id(), [{"product_id": lamp["id"], "quantity": 1}])  # 3
+    (low,) = events(service, "stock_low")
+    assert (low["product_id"], low["stock"], low["name"]) == (lamp["id"], 4, "Lamp")
+    assert events(service, "product_updated")[-1] == {"id": lamp["id"], "changed": ["stock"],
+                                                      "stock": 3}
+
+
+def test_restock_and_write_off_never_go_below_zero(service):
+    lamp = new_product(service, stock=2)
+    assert service.adjust_stock(lamp["id"], 5, actor=ADMIN)["stock"] == 7
+    with pytest.raises(Conflict):
+        service.adjust_stock(lamp["id"], -8, actor=ADMIN)
+    with pytest.raises(InvalidInput):
+        service.adjust_stock(lamp["id"], "many", actor=ADMIN)
+
+
+def test_deleting_an_ordered_product_deactivates_it(service):
+    lamp, spare = new_product(service), new_product(service, "Spare")
+    service.reserve_stock(order_id(), [{"product_id": lamp["id"], "quantity": 1}])
+    assert service.delete_product(lamp["id"], actor=ADMIN) == {"deleted": False,
+                                                               "deactivated": True}
+    assert service.delete_product(spare["id"], actor=ADMIN) == {"deleted": True,
+                                                                "deactivated": False}
+    for product in (lamp, spare):
+        with pytest.raises(NotFound):
+            service.get_product(product["id"])
