@@ -1,1 +1,1 @@
-"""The orders service (arrives with a later issue)."""
+"""The orders service: placing orders as a saga over stock reservations, and their lifecycle."""

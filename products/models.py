@@ -9,13 +9,8 @@ from decimal import Decimal
 from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from shop.money import cents, from_cents
 from shop.schemas import utcnow
-
-CENT = Decimal("0.01")
-
-
-def cents(amount: Decimal) -> int:
-    return int((amount / CENT).to_integral_value())
 
 
 class Base(DeclarativeBase):
@@ -42,7 +37,7 @@ class Product(Base):
 
     @property
     def price(self) -> Decimal:
-        return Decimal(self.price_cents) * CENT
+        return from_cents(self.price_cents)
 
     @price.setter
     def price(self, amount: Decimal) -> None:
@@ -72,7 +67,7 @@ class ReservationItem(Base):
 
     @property
     def unit_price(self) -> Decimal:
-        return Decimal(self.unit_price_cents) * CENT
+        return from_cents(self.unit_price_cents)
 
 
 Index("ix_products_price", Product.price_cents)

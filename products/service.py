@@ -11,7 +11,7 @@ from nameko.rpc import rpc
 from sqlalchemy import func, or_, select, update
 
 from products import stock
-from products.models import Base, Product, ReservationItem, cents
+from products.models import Base, Product, ReservationItem
 from products.schemas import (
     NewProductSchema,
     ProductChangesSchema,
@@ -24,6 +24,7 @@ from shop import health
 from shop.context import RequestContext
 from shop.database import Database, fetch_page
 from shop.errors import DOMAIN_ERRORS, Conflict, Forbidden, NotFound
+from shop.money import cents
 from shop.schemas import is_admin, load, load_actor, parse_id, utcnow
 from shop.timers import every
 

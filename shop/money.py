@@ -8,6 +8,16 @@ from decimal import Decimal, InvalidOperation
 from marshmallow import ValidationError, fields
 
 MAX_AMOUNT = Decimal("1000000")
+CENT = Decimal("0.01")
+
+
+def cents(amount: Decimal | str) -> int:
+    """Whole cents of an amount: how the services store money, exact on any database."""
+    return int((Decimal(amount) / CENT).to_integral_value())
+
+
+def from_cents(count: int) -> Decimal:
+    return Decimal(count) * CENT
 
 
 class Money(fields.Field):

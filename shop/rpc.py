@@ -25,6 +25,7 @@ from shop.errors import ServiceTimeout, ServiceUnavailable
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
 DEADLINE_KEY = "deadline"
+INHERITED_SHARE = 0.8
 
 
 class DeadlineRpc(DependencyProvider):
@@ -80,10 +81,11 @@ class DeadlineMethodProxy(MethodProxy):
         super().__init__(worker_ctx, service_name, method_name, reply_listener, **options)
 
     def _remaining_seconds(self) -> float:
-        """This call's timeout, cut to what remains of the caller's deadline, if any."""
+        """This call's timeout, cut to part of what remains of the caller's deadline: the
+        rest is left for answering the caller before it gives up."""
         inherited = self.worker_ctx.context_data.get(DEADLINE_KEY)
         if isinstance(self.worker_ctx.entrypoint, Rpc) and isinstance(inherited, (int, float)):
-            return min(self.timeout, inherited - time.time())
+            return min(self.timeout, (inherited - time.time()) * INHERITED_SHARE)
         return self.timeout
 
     def _call(self, *args, **kwargs) -> DeadlineReply:
@@ -124,6 +126,10 @@ class DeadlineReply(RpcReply):
         self.correlation_id = correlation_id
         self.deadline = deadline
         self.timeout = timeout
+
+    def forget(self) -> None:
+        """Stops waiting for the reply (for calls made only for their effect)."""
+        self.proxy.reply_listener._reply_events.pop(self.correlation_id, None)
 
     def result(self):
         if self.resp_body is None:

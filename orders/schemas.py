@@ -1,0 +1,114 @@
+"""What the orders service accepts and returns."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from shop.countries import ALPHA_2
+from shop.money import Money
+from shop.schemas import PageSchema, UtcDateTime
+
+MAX_QUANTITY = 1000
+STATUSES = ("placed", "paid", "shipped", "delivered", "cancelled")
+POSTAL_CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9 -]{0,19}$",
+                              error="Letters, digits, spaces and dashes; at most 20.")
+
+
+def not_blank(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("Must not be blank.")
+
+
+def country_code(value: str) -> None:
+    if value.upper() not in ALPHA_2:
+        raise ValidationError("Must be an ISO 3166-1 alpha-2 country code, such as DE.")
+
+
+class AddressSchema(Schema):
+    line1 = fields.String(required=True, validate=[validate.Length(min=1, max=200), not_blank])
+    line2 = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    city = fields.String(required=True, validate=[validate.Length(min=1, max=100), not_blank])
+    postal_code = fields.String(required=True, validate=POSTAL_CODE)
+    country = fields.String(required=True, validate=[validate.Length(equal=2), country_code])
+
+    @post_load
+    def normalise(self, data: dict, **kwargs) -> dict:
+        data["country"] = data["country"].upper()
+        return data
+
+
+class OrderLineSchema(Schema):
+    product_id = fields.UUID(required=True)
+    quantity = fields.Integer(required=True, strict=True,
+                              validate=validate.Range(min=1, max=MAX_QUANTITY))
+
+
+class NewOrderSchema(Schema):
+    """An order request. Lines naming the same product are merged into one."""
+
+    items = fields.List(fields.Nested(OrderLineSchema), required=True,
+                        validate=validate.Length(min=1, max=50))
+    shipping_address = fields.Nested(AddressSchema, required=True)
+
+    @validates_schema
+    def merged_quantities(self, data: dict, **kwargs) -> None:
+        for product_id, quantity in merge_lines(data.get("items", [])).items():
+            if quantity > MAX_QUANTITY:
+                raise ValidationError(
+                    f"At most {MAX_QUANTITY} of product {product_id} in one order.", "items")
+
+    @post_load
+    def merge(self, data: dict, **kwargs) -> dict:
+        data["items"] = [{"product_id": product_id, "quantity": quantity}
+                         for product_id, quantity in sorted(merge_lines(data["items"]).items())]
+        return data
+
+
+def merge_lines(lines: list[dict]) -> dict[str, int]:
+    merged: dict[str, int] = {}
+    for line in lines:
+        product_id = str(line["product_id"])
+        merged[product_id] = merged.get(product_id, 0) + line["quantity"]
+    return merged
+
+
+def fingerprint(order_request: dict) -> str:
+    """The same request, however its lines were split or ordered, has the same print."""
+    canonical = json.dumps(order_request, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class OrderQuerySchema(PageSchema):
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    user_id = fields.UUID()
+
+
+class StatusSchema(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(("paid", "shipped",
+                                                                   "delivered")))
+
+
+class IdempotencyKeySchema(Schema):
+    key = fields.String(allow_none=True, validate=validate.Length(min=1, max=255))
+
+
+class OrderItemSchema(Schema):
+    product_id = fields.String()
+    name = fields.String()
+    unit_price = Money()
+    quantity = fields.Integer()
+    line_total = Money()
+
+
+class OrderSchema(Schema):
+    id = fields.String()
+    user_id = fields.String()
+    status = fields.String()
+    items = fields.List(fields.Nested(OrderItemSchema))
+    total = Money()
+    shipping_address = fields.Dict()
+    created_at = UtcDateTime()
+    updated_at = UtcDateTime()

@@ -1,0 +1,189 @@
+"""The orders service: its RPC methods. Run with `nameko run --config config.yml orders.service`."""
+
+from __future__ import annotations
+
+import logging
+
+from nameko.events import EventDispatcher
+from nameko.rpc import rpc
+from sqlalchemy import select, update
+
+from orders.models import Base, Order
+from orders.placement import UNREACHABLE, OrderPlacement
+from orders.schemas import (
+    IdempotencyKeySchema,
+    NewOrderSchema,
+    OrderQuerySchema,
+    OrderSchema,
+    StatusSchema,
+    fingerprint,
+)
+from shop import health
+from shop.context import RequestContext
+from shop.database import Database, fetch_page
+from shop.errors import DOMAIN_ERRORS, Conflict, Forbidden, NotFound
+from shop.rpc import DeadlineRpc
+from shop.schemas import acts_for, is_admin, load, load_actor, load_author, parse_id
+from shop.timers import every
+
+log = logging.getLogger(__name__)
+rpc_method = rpc(expected_exceptions=DOMAIN_ERRORS)
+
+NEXT_STATUS = {"placed": "paid", "paid": "shipped", "shipped": "delivered"}
+CANCELLABLE_BY_OWNER = ("placed", "paid")
+CANCELLABLE_BY_ADMIN = ("placed", "paid", "shipped")
+
+
+class OrdersService(health.DatabaseHealth):
+    name = "orders"
+
+    db = Database(Base)
+    rpc = DeadlineRpc()
+    dispatch = EventDispatcher()
+    request_id = RequestContext()
+
+    @rpc_method
+    def place_order(self, data: dict, actor: dict, idempotency_key: str | None = None) -> dict:
+        """Places an order for actor. data: {"items": [{"product_id", "quantity"}],
+        "shipping_address": {"line1", "line2"?, "city", "postal_code", "country"}}; lines
+        for the same product are merged. Returns {"order", "replayed"}: replayed is true
+        when idempotency_key names an order this user placed before with the same data.
+        Raises InvalidInput, NotFound, InsufficientStock, IdempotencyKeyReused, or
+        ServiceUnavailable when products cannot be reached."""
+        buyer = load_author(actor)
+        request = load(NewOrderSchema(), data)
+        key = load(IdempotencyKeySchema(), {"key": idempotency_key})["key"]
+        order, replayed = OrderPlacement(
+            self.db.session, self.rpc.products, buyer["id"], request, fingerprint(request),
+            key).run()
+        if not replayed:
+            self.dispatch("order_placed", {"id": order.id, "user_id": order.user_id,
+                                           "total": str(order.total),
+                                           "item_count": sum(i.quantity for i in order.items)})
+        return {"order": OrderSchema().dump(order), "replayed": replayed}
+
+    @rpc_method
+    def get_order(self, order_id: str, actor: dict) -> dict:
+        """Returns an order to its buyer or an admin (anyone else: NotFound)."""
+        return OrderSchema().dump(self._visible_order(order_id, load_actor(actor)))
+
+    @rpc_method
+    def list_orders(self, actor: dict, page: int = 1, limit: int = 20,
+                    status: str | None = None, user_id: str | None = None) -> dict:
+        """Returns a page of orders, newest first: the actor's own, or anyone's for an
+        admin (filter with user_id). Optional status filter."""
+        actor = load_actor(actor)
+        query = load(OrderQuerySchema(), {key: value for key, value in {
+            "page": page, "limit": limit, "status": status, "user_id": user_id}.items()
+            if value is not None})
+        owner = str(query["user_id"]) if "user_id" in query else None
+        if not is_admin(actor):
+            if owner not in (None, actor["id"]):
+                raise Forbidden("Only an admin may list another user's orders.")
+            owner = actor["id"]
+        matching = select(Order)
+        if owner is not None:
+            matching = matching.where(Order.user_id == owner)
+        if "status" in query:
+            matching = matching.where(Order.status == query["status"])
+        return fetch_page(self.db.session, matching, (Order.created_at.desc(), Order.id), query,
+                          OrderSchema)
+
+    @rpc_method
+    def get_order_details(self, order_id: str, actor: dict) -> dict:
+        """Returns {"order", "buyer", "products"}: the order with its buyer's public profile
+        and each item's current product (None if no longer sold), fetched in parallel.
+        A part whose service is unreachable is None and named in "unavailable"."""
+        order = self._visible_order(order_id, load_actor(actor))
+        buyer = self.rpc.users.get_user.call_async(order.user_id)
+        products = {item.product_id: self.rpc.products.get_product.call_async(item.product_id)
+                    for item in order.items}
+        unavailable = set()
+        return {
+            "order": OrderSchema().dump(order),
+            "buyer": _settle(buyer, "users", unavailable),
+            "products": {pid: _settle(reply, "products", unavailable)
+                         for pid, reply in products.items()},
+            "unavailable": sorted(unavailable),
+        }
+
+    @rpc_method
+    def cancel_order(self, order_id: str, actor: dict) -> dict:
+        """Cancels an order: its buyer while placed or paid, an admin until delivered.
+        The stock goes back to the catalogue. Conflict for any other state."""
+        actor = load_actor(actor)
+        order = self._visible_order(order_id, actor)
+        allowed = CANCELLABLE_BY_ADMIN if is_admin(actor) else CANCELLABLE_BY_OWNER
+        if order.status not in allowed:
+            raise Conflict(f"An order that is {order.status} cannot be cancelled"
+                           + ("." if is_admin(actor) else " by its buyer."))
+        previous = self._move(order, order.status, "cancelled")
+        self.dispatch("order_cancelled", {"id": order.id, "user_id": order.user_id,
+                                          "previous_status": previous})
+        self._release_stock(order)
+        return OrderSchema().dump(order)
+
+    @rpc_method
+    def set_status(self, order_id: str, status: str, actor: dict) -> dict:
+        """Admin only: moves an order forward, placed → paid → shipped → delivered."""
+        if not is_admin(load_actor(actor)):
+            raise Forbidden("Only an admin may change an order's status.")
+        target = load(StatusSchema(), {"status": status})["status"]
+        order = self._get(order_id)
+        if NEXT_STATUS.get(order.status) != target:
+            raise Conflict(f"An order that is {order.status} cannot become {target}.")
+        previous = self._move(order, order.status, target)
+        self.dispatch("order_status_changed", {"id": order.id, "user_id": order.user_id,
+                                               "status": target, "previous_status": previous})
+        return OrderSchema().dump(order)
+
+    @every("STOCK_RELEASE_RETRY_SECONDS", 30)
+    def retry_stock_releases(self) -> None:
+        """Gives back the stock of cancelled orders whose release failed earlier."""
+        pending = self.db.session.scalars(select(Order).where(
+            Order.status == "cancelled", Order.stock_released.is_(False)).limit(100))
+        for order in pending:
+            self._release_stock(order)
+
+    def _release_stock(self, order: Order) -> None:
+        try:
+            self.rpc.products.release_stock(order.id)
+        except UNREACHABLE as error:
+            log.warning("stock of cancelled order %s not yet released: %s", order.id, error)
+            return
+        order.stock_released = True
+        self.db.session.commit()
+
+    def _move(self, order: Order, current: str, target: str) -> str:
+        """Changes status only if no one else changed it meanwhile; returns the old one."""
+        moved = self.db.session.execute(
+            update(Order).where(Order.id == order.id, Order.status == current)
+            .values(status=target))
+        self.db.session.commit()
+        if moved.rowcount == 0:
+            raise Conflict("The order changed meanwhile; read it again.")
+        self.db.session.refresh(order)
+        return current
+
+    def _get(self, order_id: str) -> Order:
+        order = self.db.session.get(Order, parse_id(order_id, "order"))
+        if order is None:
+            raise NotFound(f"No order with id {order_id!r}.")
+        return order
+
+    def _visible_order(self, order_id: str, actor: dict) -> Order:
+        order = self._get(order_id)
+        if not acts_for(actor, order.user_id):
+            raise NotFound(f"No order with id {order_id!r}.")  # others' orders stay unseen
+        return order
+
+
+def _settle(reply, service: str, unavailable: set):
+    """A parallel call's result; None if gone (NotFound) or its service is unreachable."""
+    try:
+        return reply.result()
+    except NotFound:
+        return None
+    except UNREACHABLE:
+        unavailable.add(service)
+        return None
