@@ -1,1 +1,1 @@
-"""The notifications service (arrives with a later issue)."""
+"""The notifications service: turns domain events into stored, delivered notifications."""

@@ -1,0 +1,180 @@
+"""The notifications service: event handlers and RPC methods. Run with
+`nameko run --config config.yml notifications.service`.
+
+Notifications are made from events only. Each is stored first, then delivered; a failed
+delivery is retried with backoff and never loses the stored notification. The same event
+delivered twice makes one notification.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from nameko.events import event_handler
+from nameko.rpc import rpc
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from notifications import messages
+from notifications.messages import Draft
+from notifications.models import Base, Notification, Recipient
+from notifications.schemas import NotificationQuerySchema, NotificationSchema
+from notifications.senders import DeliveryFailed, NotificationSender
+from shop import health
+from shop.context import RequestContext
+from shop.database import Database, fetch_page
+from shop.errors import DOMAIN_ERRORS, NotFound
+from shop.schemas import load, load_author, parse_id, utcnow
+from shop.timers import every
+
+log = logging.getLogger(__name__)
+rpc_method = rpc(expected_exceptions=DOMAIN_ERRORS)
+
+MAX_DELIVERY_ATTEMPTS = 10
+FIRST_RETRY_SECONDS = 5
+
+
+class NotificationsService(health.DatabaseHealth):
+    name = "notifications"
+
+    db = Database(Base)
+    sender = NotificationSender()
+    request_id = RequestContext()
+
+    # --- what users are: kept from the users service's events ----------------------
+
+    @event_handler("users", "user_created")
+    def on_user_created(self, user: dict) -> None:
+        self._remember(user)
+        self._notify([messages.welcome(user)])
+
+    @event_handler("users", "user_updated")
+    def on_user_updated(self, user: dict) -> None:
+        self._remember(user)
+
+    @event_handler("users", "user_deleted")
+    def on_user_deleted(self, user: dict) -> None:
+        session = self.db.session
+        session.execute(delete(Notification).where(Notification.user_id == user["id"]))
+        session.execute(delete(Recipient).where(Recipient.id == user["id"]))
+        session.commit()
+
+    # --- what happened -------------------------------------------------------------
+
+    @event_handler("orders", "order_placed")
+    def on_order_placed(self, order: dict) -> None:
+        self._notify([messages.order_placed(order)])
+
+    @event_handler("orders", "order_cancelled")
+    def on_order_cancelled(self, order: dict) -> None:
+        self._notify([messages.order_cancelled(order)])
+
+    @event_handler("orders", "order_status_changed")
+    def on_order_status_changed(self, order: dict) -> None:
+        self._notify([messages.order_status_changed(order)])
+
+    @event_handler("posts", "comment_added")
+    def on_comment_added(self, comment: dict) -> None:
+        self._notify([draft for draft in [messages.comment_added(comment)] if draft])
+
+    @event_handler("products", "stock_low")
+    def on_stock_low(self, alert: dict) -> None:
+        admins = list(self.db.session.scalars(select(Recipient.id).where(
+            Recipient.role == "admin")))
+        self._notify(messages.stock_low(alert, admins))
+
+    # --- reading them --------------------------------------------------------------
+
+    @rpc_method
+    def list_notifications(self, actor: dict, unread: bool = False, page: int = 1,
+                           limit: int = 20) -> dict:
+        """Returns a page of actor's notifications, newest first (unread=True: unread only)."""
+        user = load_author(actor)
+        query = load(NotificationQuerySchema(), {"unread": unread, "page": page, "limit": limit})
+        matching = select(Notification).where(Notification.user_id == user["id"])
+        if query["unread"]:
+            matching = matching.where(Notification.read_at.is_(None))
+        return fetch_page(self.db.session, matching,
+                          (Notification.created_at.desc(), Notification.id), query,
+                          NotificationSchema)
+
+    @rpc_method
+    def mark_read(self, notification_id: str, actor: dict) -> dict:
+        """Marks one of actor's notifications read (someone else's: NotFound)."""
+        user = load_author(actor)
+        notification = self.db.session.get(Notification, parse_id(notification_id,
+                                                                  "notification"))
+        if notification is None or notification.user_id != user["id"]:
+            raise NotFound(f"No notification with id {notification_id!r}.")
+        if notification.read_at is None:
+            notification.read_at = utcnow()
+            self.db.session.commit()
+        return NotificationSchema().dump(notification)
+
+    @rpc_method
+    def mark_all_read(self, actor: dict) -> dict:
+        """Marks all of actor's notifications read; returns {"marked": count}."""
+        user = load_author(actor)
+        marked = self.db.session.execute(
+            update(Notification)
+            .where(Notification.user_id == user["id"], Notification.read_at.is_(None))
+            .values(read_at=utcnow()))
+        self.db.session.commit()
+        return {"marked": marked.rowcount}
+
+    # --- delivery ------------------------------------------------------------------
+
+    @every("DELIVERY_RETRY_SECONDS", 30)
+    def retry_deliveries(self) -> None:
+        """Tries again the notifications whose delivery failed, when their turn comes."""
+        due = self.db.session.scalars(select(Notification).where(
+            Notification.delivered_at.is_(None),
+            Notification.delivery_attempts < MAX_DELIVERY_ATTEMPTS,
+            Notification.next_attempt_at <= utcnow()).limit(100)).all()
+        for notification in due:
+            self._deliver(notification)
+
+    def _notify(self, drafts: list[Draft]) -> None:
+        for draft in drafts:
+            notification = self._store(draft)
+            if notification is not None:
+                self._deliver(notification)
+
+    def _store(self, draft: Draft) -> Notification | None:
+        """Saves a draft; None if its event made a notification before."""
+        session = self.db.session
+        if session.scalar(select(Notification.id).where(
+                Notification.event_key == draft.event_key)):
+            return None
+        notification = Notification(user_id=draft.user_id, kind=draft.kind, title=draft.title,
+                                    body=draft.body, event_key=draft.event_key)
+        session.add(notification)
+        try:
+            session.commit()
+        except IntegrityError:  # the same event, handled at the same time elsewhere
+            session.rollback()
+            return None
+        return notification
+
+    def _deliver(self, notification: Notification) -> None:
+        recipient = self.db.session.get(Recipient, notification.user_id)
+        notification.delivery_attempts += 1
+        try:
+            self.sender.send(recipient.email if recipient else None, notification.title,
+                             notification.body)
+        except DeliveryFailed as error:
+            backoff = FIRST_RETRY_SECONDS * 2 ** (notification.delivery_attempts - 1)
+            notification.next_attempt_at = utcnow() + timedelta(seconds=backoff)
+            log.warning("delivery of notification %s failed (attempt %d): %s",
+                        notification.id, notification.delivery_attempts, error)
+        else:
+            notification.delivered_at = utcnow()
+        self.db.session.commit()
+
+    def _remember(self, user: dict) -> None:
+        session = self.db.session
+        recipient = session.get(Recipient, user["id"]) or Recipient(id=user["id"])
+        recipient.name, recipient.email, recipient.role = user["name"], user["email"], user["role"]
+        session.merge(recipient)
+        session.commit()
