@@ -29,6 +29,14 @@ redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 return 1
 """
 
+# Listings (many resources, many queries) are dropped together by moving their kind to a
+# new namespace; entries of the old one are never read again and expire.
+_LOOKUP_LISTING = """
+local namespace = redis.call('GET', KEYS[1]) or '0'
+local key = ARGV[1] .. namespace .. ':' .. ARGV[2]
+return {namespace, redis.call('GET', key)}
+"""
+
 _INVALIDATE = """
 redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
@@ -64,21 +72,47 @@ class ResponseCache:
     def invalidate(self, kind: str, resource_id: str) -> None:
         self.redis.eval(_INVALIDATE, 2, *self._keys(kind, resource_id), GENERATION_TTL_SECONDS)
 
+    def invalidate_listings(self, kind: str) -> None:
+        self.redis.incr(f"cache-ns:{kind}")
+
     def serve(self, request: Request, kind: str, resource_id: str,
               fetch: Callable[[], dict]) -> Response:
         """The resource from cache (X-Cache: HIT) or from fetch() (MISS, then stored)."""
+        return self._serve(
+            request, f"{kind} {resource_id}", lambda: self.lookup(kind, resource_id),
+            lambda body, generation: self.fill(kind, resource_id, body, generation), fetch)
+
+    def serve_listing(self, request: Request, kind: str, fetch: Callable[[], dict]) -> Response:
+        """A listing for the request's query string, from cache or from fetch()."""
+        query = hashlib.blake2b(to_json(sorted(request.args.items(multi=True))).encode(),
+                                digest_size=12).hexdigest()
+        prefix = f"cache-list:{kind}:"
+
+        def lookup() -> tuple[str | None, str]:
+            namespace, body = self.redis.eval(_LOOKUP_LISTING, 1, f"cache-ns:{kind}", prefix,
+                                              query)
+            return body, namespace
+
+        def store(body: str, namespace: str) -> None:
+            self.redis.set(f"{prefix}{namespace}:{query}", body, ex=self.ttl_seconds)
+
+        return self._serve(request, f"{kind} listing", lookup, store, fetch)
+
+    @staticmethod
+    def _serve(request: Request, what: str, lookup: Callable[[], tuple[str | None, str]],
+               store: Callable[[str, str], None], fetch: Callable[[], dict]) -> Response:
         try:
-            body, generation = self.lookup(kind, resource_id)
+            body, version = lookup()
         except RedisError as error:
-            log.warning("cache unavailable, serving %s %s uncached: %s", kind, resource_id, error)
+            log.warning("cache unavailable, serving %s uncached: %s", what, error)
             return respond_with_etag(request, to_json(fetch()), "MISS")
         if body is not None:
             return respond_with_etag(request, body, "HIT")
         body = to_json(fetch())
         try:
-            self.fill(kind, resource_id, body, generation)
+            store(body, version)
         except RedisError as error:
-            log.warning("cache unavailable, %s %s not stored: %s", kind, resource_id, error)
+            log.warning("cache unavailable, %s not stored: %s", what, error)
         return respond_with_etag(request, body, "MISS")
 
 

@@ -32,8 +32,9 @@ from shop.rpc import DeadlineRpc
 from shop.tokens import TokenService
 
 # The services behind the gateway, probed by /health/services.
-BACKENDS = ("users", "posts")
+BACKENDS = ("users", "posts", "products", "orders", "notifications")
 DEFAULT_CACHE_TTL_SECONDS = 60
+LISTED_KINDS = ("product",)  # kinds whose listings are cached too
 HEALTH_TIMEOUT_SECONDS = 2.0
 REDIS_RETRY_DELAY_SECONDS = 1.0
 
@@ -166,6 +167,90 @@ class GatewayService:
         self.rpc.posts.delete_comment(post_id, comment_id, actor=self._actor(request))
         return 204, None
 
+    # --- products ------------------------------------------------------------------
+
+    @route("GET", "/products")
+    def list_products(self, request: Request):
+        return self._cache().serve_listing(
+            request, "product", lambda: self.rpc.products.list_products(**request.args))
+
+    @route("GET", "/products/<string:product_id>")
+    def get_product(self, request: Request, product_id: str):
+        return self._cached(request, "product", product_id,
+                            lambda: self.rpc.products.get_product(product_id))
+
+    @route("POST", "/products")
+    def create_product(self, request: Request):
+        product = self.rpc.products.create_product(json_body(request), actor=self._actor(request))
+        self._invalidate_now("product", product["id"])
+        return 201, location(request, f"/products/{product['id']}"), product
+
+    @route("PATCH", "/products/<string:product_id>")
+    def update_product(self, request: Request, product_id: str):
+        actor = self._actor(request)
+        product = self.rpc.products.update_product(product_id, json_body(request), actor=actor)
+        self._invalidate_now("product", product["id"])
+        return product
+
+    @route("DELETE", "/products/<string:product_id>")
+    def delete_product(self, request: Request, product_id: str):
+        self.rpc.products.delete_product(product_id, actor=self._actor(request))
+        self._invalidate_now("product", product_id)
+        return 204, None
+
+    # --- orders --------------------------------------------------------------------
+
+    @route("POST", "/orders")
+    def place_order(self, request: Request):
+        placed = self.rpc.orders.place_order(
+            json_body(request), actor=self._actor(request),
+            idempotency_key=request.headers.get("Idempotency-Key"))
+        order = placed["order"]
+        if placed["replayed"]:
+            return 200, location(request, f"/orders/{order['id']}"), order
+        return 201, location(request, f"/orders/{order['id']}"), order
+
+    @route("GET", "/orders")
+    def list_orders(self, request: Request):
+        return self.rpc.orders.list_orders(
+            self._actor(request), page=request.args.get("page", 1),
+            limit=request.args.get("limit", 20), status=request.args.get("status"),
+            user_id=request.args.get("user_id"))
+
+    @route("GET", "/orders/<string:order_id>")
+    def get_order(self, request: Request, order_id: str):
+        return self.rpc.orders.get_order(order_id, actor=self._actor(request))
+
+    @route("GET", "/orders/<string:order_id>/details")
+    def get_order_details(self, request: Request, order_id: str):
+        return self.rpc.orders.get_order_details(order_id, actor=self._actor(request))
+
+    @route("POST", "/orders/<string:order_id>/cancel")
+    def cancel_order(self, request: Request, order_id: str):
+        return self.rpc.orders.cancel_order(order_id, actor=self._actor(request))
+
+    @route("POST", "/orders/<string:order_id>/status")
+    def set_order_status(self, request: Request, order_id: str):
+        actor = self._actor(request)
+        return self.rpc.orders.set_status(order_id, json_body(request).get("status"),
+                                          actor=actor)
+
+    # --- notifications -------------------------------------------------------------
+
+    @route("GET", "/notifications")
+    def list_notifications(self, request: Request):
+        return self.rpc.notifications.list_notifications(
+            self._actor(request), unread=request.args.get("unread", False),
+            page=request.args.get("page", 1), limit=request.args.get("limit", 20))
+
+    @route("POST", "/notifications/<string:notification_id>/read")
+    def mark_notification_read(self, request: Request, notification_id: str):
+        return self.rpc.notifications.mark_read(notification_id, actor=self._actor(request))
+
+    @route("POST", "/notifications/read-all")
+    def mark_all_notifications_read(self, request: Request):
+        return self.rpc.notifications.mark_all_read(self._actor(request))
+
     # --- keeping the cache and the revocations true to the services --------------
 
     @event_handler("users", "user_deleted", handler_type=BROADCAST, reliable_delivery=False)
@@ -194,6 +279,21 @@ class GatewayService:
     def forget_deleted_post(self, payload: dict) -> None:
         with redis_retry():
             self._cache().invalidate("post", payload["id"])
+
+    @event_handler("products", "product_created", requeue_on_error=True)
+    def forget_listings_of_new_product(self, payload: dict) -> None:
+        with redis_retry():
+            self._cache().invalidate_listings("product")
+
+    @event_handler("products", "product_updated", requeue_on_error=True)
+    def forget_updated_product(self, payload: dict) -> None:
+        with redis_retry():
+            self._forget_product(payload["id"])
+
+    @event_handler("products", "product_deleted", requeue_on_error=True)
+    def forget_deleted_product(self, payload: dict) -> None:
+        with redis_retry():
+            self._forget_product(payload["id"])
 
     # --- the gateway itself ------------------------------------------------------
 
@@ -228,14 +328,22 @@ class GatewayService:
             return respond_with_etag(request, to_json(fetch()), "MISS")
         return self._cache().serve(request, kind, key, fetch)
 
+    def _forget_product(self, product_id: str) -> None:
+        cache = self._cache()
+        cache.invalidate("product", product_id)
+        cache.invalidate_listings("product")
+
     def _invalidate_now(self, kind: str, resource_id: str) -> None:
-        """Drops a changed resource before answering the write, so the writer's next read
-        is fresh; the service's event does the same for writes made elsewhere."""
+        """Drops a changed resource (and its kind's listings) before answering the write,
+        so the writer's next read is fresh; the service's event does the same for writes
+        made elsewhere."""
         key = canonical_id(resource_id)
         if key is None:
             return
         try:
             self._cache().invalidate(kind, key)
+            if kind in LISTED_KINDS:
+                self._cache().invalidate_listings(kind)
         except RedisError as error:
             log.warning("could not invalidate %s %s now: %s", kind, key, error)
 

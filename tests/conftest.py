@@ -16,6 +16,7 @@ import redis  # noqa: E402
 
 TEST_JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 TEST_REDIS_DB = 15
+SERVICES = ("users", "posts", "products", "orders", "notifications")
 
 
 def redis_uri_for_tests() -> str:
@@ -40,8 +41,7 @@ def config(rabbit_config, web_config, tmp_path, redis_client):
         **rabbit_config,
         **web_config,
         "max_workers": 20,
-        "DB_URIS": {"users:Base": f"sqlite:///{tmp_path}/users.db",
-                    "posts:Base": f"sqlite:///{tmp_path}/posts.db"},
+        "DB_URIS": {f"{name}:Base": f"sqlite:///{tmp_path}/{name}.db" for name in SERVICES},
         "REDIS_URIS": {"default": redis_uri_for_tests()},
         "REDIS_TIMEOUT_SECONDS": 0.5,
         "JWT_SECRET": TEST_JWT_SECRET,
@@ -60,4 +60,10 @@ def config(rabbit_config, web_config, tmp_path, redis_client):
         "SIGNIN_RATE_LIMIT_WINDOW_SECONDS": 60,
         "TRUST_PROXY": 0,
         "CORS_ORIGINS": ["http://localhost:3000"],
+        "RESERVATION_TTL_SECONDS": 900,
+        "RESERVATION_SWEEP_SECONDS": 60,
+        "STOCK_LOW_THRESHOLD": 5,
+        "STOCK_RELEASE_RETRY_SECONDS": 30,
+        "NOTIFICATION_SENDER": "log",
+        "DELIVERY_RETRY_SECONDS": 30,
     }

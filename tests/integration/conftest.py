@@ -4,7 +4,10 @@ import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from gateway.service import GatewayService
+from notifications.service import NotificationsService
+from orders.service import OrdersService
 from posts.service import PostsService
+from products.service import ProductsService
 from users.service import UsersService
 
 
@@ -40,7 +43,8 @@ class Api:
         return response.json()
 
 
-SERVICES = (GatewayService, UsersService, PostsService)
+SERVICES = (GatewayService, UsersService, PostsService, ProductsService, OrdersService,
+            NotificationsService)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 import requests
 from nameko.testing.utils import find_free_port
 
-from tests.conftest import TEST_JWT_SECRET, redis_uri_for_tests
+from tests.conftest import SERVICES, TEST_JWT_SECRET, redis_uri_for_tests
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMEKO = str(Path(sys.executable).parent / "nameko")
@@ -68,8 +68,8 @@ def processes(rabbit_config, tmp_path, redis_client):
         **os.environ,
         "AMQP_URI": rabbit_config["AMQP_URI"],
         "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
-        "DB_URIS": json.dumps({"users:Base": f"sqlite:///{tmp_path}/users.db",
-                               "posts:Base": f"sqlite:///{tmp_path}/posts.db"}),
+        "DB_URIS": json.dumps({f"{name}:Base": f"sqlite:///{tmp_path}/{name}.db"
+                               for name in SERVICES}),
         "REDIS_URI": redis_uri_for_tests(),
         "JWT_SECRET": TEST_JWT_SECRET,
         "BCRYPT_ROUNDS": "4",
@@ -104,7 +104,7 @@ def sign_up_and_in(base_url: str) -> dict:
 
 
 def test_the_tour_works_against_nameko_run_processes(processes):
-    for service in ("users", "posts", "gateway"):
+    for service in (*SERVICES, "gateway"):
         processes.start(service)
     wait_for_services(processes.base_url)
     auth = sign_up_and_in(processes.base_url)
@@ -117,7 +117,7 @@ def test_the_tour_works_against_nameko_run_processes(processes):
 
 
 def test_sigterm_stops_the_gateway_cleanly_with_a_call_in_flight(processes):
-    for service in ("users", "posts", "gateway"):
+    for service in (*SERVICES, "gateway"):
         processes.start(service)
     wait_for_services(processes.base_url)
     auth = sign_up_and_in(processes.base_url)
@@ -137,7 +137,7 @@ def test_two_gateway_processes_share_one_rate_limit(processes):
     second_port = find_free_port()
     second_url = f"http://127.0.0.1:{second_port}"
     limits = {"RATE_LIMIT_MAX": "4", "RATE_LIMIT_WINDOW_SECONDS": "30"}
-    for service in ("users", "posts"):
+    for service in SERVICES:
         processes.start(service)
     processes.start("gateway", **limits)
     processes.start("gateway", name="gateway-2",
