@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from nameko.dependency_providers import Config
 from nameko.events import event_handler
 from nameko.rpc import rpc
 from sqlalchemy import delete, select, update
@@ -32,7 +33,6 @@ log = logging.getLogger(__name__)
 rpc_method = rpc(expected_exceptions=DOMAIN_ERRORS)
 
 MAX_DELIVERY_ATTEMPTS = 10
-FIRST_RETRY_SECONDS = 5
 
 
 class NotificationsService(health.DatabaseHealth):
@@ -40,6 +40,7 @@ class NotificationsService(health.DatabaseHealth):
 
     db = Database(Base)
     sender = NotificationSender()
+    config = Config()
     request_id = RequestContext()
 
     # --- what users are: kept from the users service's events ----------------------
@@ -164,7 +165,8 @@ class NotificationsService(health.DatabaseHealth):
             self.sender.send(recipient.email if recipient else None, notification.title,
                              notification.body)
         except DeliveryFailed as error:
-            backoff = FIRST_RETRY_SECONDS * 2 ** (notification.delivery_attempts - 1)
+            first_wait = float(self.config.get("DELIVERY_BACKOFF_SECONDS", 5))
+            backoff = first_wait * 2 ** (notification.delivery_attempts - 1)
             notification.next_attempt_at = utcnow() + timedelta(seconds=backoff)
             log.warning("delivery of notification %s failed (attempt %d): %s",
                         notification.id, notification.delivery_attempts, error)

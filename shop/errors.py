@@ -6,6 +6,8 @@ remote call (not a generic RemoteError), with its message and details intact.
 
 from __future__ import annotations
 
+import json
+
 from nameko.exceptions import deserialize_to_instance
 
 
@@ -14,8 +16,12 @@ class ShopError(Exception):
 
     code = "ERROR"
 
-    def __init__(self, message: str, details: dict | None = None):
-        super().__init__(message, details)
+    def __init__(self, message: str, details: dict | str | None = None):
+        # nameko turns every argument that is not a string, list or dict into its str()
+        # on the wire (numbers too), so details travel as JSON text and come back intact.
+        if isinstance(details, str):
+            details = json.loads(details)
+        super().__init__(*([message] if details is None else [message, json.dumps(details)]))
         self.message = message
         self.details = details
 

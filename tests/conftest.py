@@ -66,4 +66,5 @@ def config(rabbit_config, web_config, tmp_path, redis_client):
         "STOCK_RELEASE_RETRY_SECONDS": 30,
         "NOTIFICATION_SENDER": "log",
         "DELIVERY_RETRY_SECONDS": 30,
+        "DELIVERY_BACKOFF_SECONDS": 5,
     }

@@ -28,7 +28,8 @@ def service(tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path}/notifications.db")
     Base.metadata.create_all(engine)
     with Session(engine) as session:
-        yield worker_factory(NotificationsService, db=SimpleNamespace(session=session))
+        yield worker_factory(NotificationsService, db=SimpleNamespace(session=session),
+                             config={"DELIVERY_BACKOFF_SECONDS": 5})
     engine.dispose()
 
 
