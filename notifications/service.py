@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 rpc_method = rpc(expected_exceptions=DOMAIN_ERRORS)
 
 MAX_DELIVERY_ATTEMPTS = 10
+# A delivery under way holds its notification this long, so the retry timer (in this or
+# another replica) does not send it a second time; after a crash it is retried then.
+DELIVERY_LEASE_SECONDS = 60
 
 
 class NotificationsService(health.DatabaseHealth):
@@ -134,7 +137,18 @@ class NotificationsService(health.DatabaseHealth):
             Notification.delivery_attempts < MAX_DELIVERY_ATTEMPTS,
             Notification.next_attempt_at <= utcnow()).limit(100)).all()
         for notification in due:
-            self._deliver(notification)
+            if self._claim(notification):
+                self._deliver(notification)
+
+    def _claim(self, notification: Notification) -> bool:
+        """Takes the lease on a due notification; False if someone else holds it."""
+        claimed = self.db.session.execute(
+            update(Notification)
+            .where(Notification.id == notification.id, Notification.delivered_at.is_(None),
+                   Notification.next_attempt_at <= utcnow())
+            .values(next_attempt_at=utcnow() + timedelta(seconds=DELIVERY_LEASE_SECONDS)))
+        self.db.session.commit()
+        return claimed.rowcount == 1
 
     def _notify(self, drafts: list[Draft]) -> None:
         for draft in drafts:
@@ -148,8 +162,10 @@ class NotificationsService(health.DatabaseHealth):
         if session.scalar(select(Notification.id).where(
                 Notification.event_key == draft.event_key)):
             return None
-        notification = Notification(user_id=draft.user_id, kind=draft.kind, title=draft.title,
-                                    body=draft.body, event_key=draft.event_key)
+        notification = Notification(
+            user_id=draft.user_id, kind=draft.kind, title=draft.title, body=draft.body,
+            event_key=draft.event_key,
+            next_attempt_at=utcnow() + timedelta(seconds=DELIVERY_LEASE_SECONDS))
         session.add(notification)
         try:
             session.commit()
