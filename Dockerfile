@@ -11,5 +11,8 @@ COPY shop shop
 COPY gateway gateway
 COPY users users
 COPY posts posts
+COPY products products
+COPY orders orders
+COPY notifications notifications
 USER shop
 ENV RUN_DIR=/data

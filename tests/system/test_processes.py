@@ -124,7 +124,7 @@ def test_sigterm_stops_the_gateway_cleanly_with_a_call_in_flight(processes):
     assert processes.stop("users") == 0
 
     in_flight = eventlet.spawn(requests.get, f"{processes.base_url}/users/me", headers=auth)
-    eventlet.sleep(0.5)
+    eventlet.sleep(1.0)  # well inside the 2 s deadline, and long enough to have arrived
     started = time.monotonic()
     assert processes.stop("gateway", timeout=RPC_TIMEOUT_SECONDS + 10) == 0
     assert time.monotonic() - started < RPC_TIMEOUT_SECONDS + 5
