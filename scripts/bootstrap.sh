@@ -10,6 +10,8 @@ missing_packages() {
   local python=$1 missing=()
   [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  command -v postgres >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/postgres" \
+    >/dev/null || missing+=(postgresql)
   # Debian splits venv's pip bootstrap out of the interpreter.
   [ -x "$VENV/bin/python" ] || "$python" -c 'import ensurepip' 2>/dev/null \
     || missing+=(python3.11-venv)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import base64
+import glob
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -25,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("users", "posts", "products", "orders", "notifications", "gateway")
 RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 STOP_GRACE_SECONDS = 20
+TEST_DATABASE = "nameko_shop_test"
 
 
 class StackError(Exception):
@@ -39,6 +42,7 @@ class Settings:
     epmd_port: int
     dist_port: int
     redis_port: int
+    postgres_port: int
     gateway_port: int
 
     @classmethod
@@ -51,6 +55,7 @@ class Settings:
             epmd_port=int(env.get("EPMD_PORT", "4369")),
             dist_port=int(env.get("RABBIT_DIST_PORT", str(amqp_port + 20000))),
             redis_port=int(env.get("REDIS_PORT", "6379")),
+            postgres_port=int(env.get("POSTGRES_PORT", "5432")),
             gateway_port=int(env.get("GATEWAY_PORT", "8000")),
         )
 
@@ -65,6 +70,12 @@ class Settings:
     @property
     def redis_uri(self) -> str:
         return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    def postgres_uri(self, database: str) -> str:
+        user = os.environ.get("POSTGRES_USER", "postgres")
+        password = os.environ.get("POSTGRES_PASSWORD", "")
+        credentials = f"{user}:{password}" if password else user
+        return f"postgresql+psycopg2://{credentials}@127.0.0.1:{self.postgres_port}/{database}"
 
 
 # --- probing what listens on a port ------------------------------------------------
@@ -94,6 +105,25 @@ def is_rabbitmq(port: int) -> bool:
 
 def is_redis(port: int) -> bool:
     return exchange(port, b"PING\r\n").startswith(b"+PONG")
+
+
+def is_postgres(port: int) -> bool:
+    # A PostgreSQL server answers an SSLRequest with one byte: S or N.
+    return exchange(port, (8).to_bytes(4, "big") + (80877103).to_bytes(4, "big")) in (b"S", b"N")
+
+
+def libpq_url(sqlalchemy_url: str) -> str:
+    return sqlalchemy_url.replace("postgresql+psycopg2://", "postgresql://", 1)
+
+
+def postgres_binary(name: str) -> str | None:
+    """A PostgreSQL server program: on PATH, or where Debian's packages put it."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
+                        key=lambda path: int(path.split("/")[4]))
+    return candidates[-1] if candidates else None
 
 
 def management_api_works(settings: Settings) -> bool:
@@ -130,6 +160,7 @@ class ManagedProcess:
     settings: Settings
     env: dict[str, str] = field(default_factory=dict)
     prefix_output: bool = False
+    stop_signal: int = signal.SIGTERM
     popen: subprocess.Popen | None = None
 
     @property
@@ -175,7 +206,7 @@ class ManagedProcess:
 
     def terminate(self) -> None:
         if self.running():
-            signal_group(self.popen.pid, signal.SIGTERM)
+            signal_group(self.popen.pid, self.stop_signal)
 
     def wait_stopped(self) -> None:
         if self.popen is None:
@@ -348,6 +379,78 @@ class Stack:
         process = self.start_process(ManagedProcess("redis", argv, settings))
         wait_until(lambda: is_redis(settings.redis_port), 30, "Redis", process)
 
+    def ensure_postgres(self, databases: list[str]) -> None:
+        """A PostgreSQL on loopback (ours, fast and throwaway, or one already there) with
+        the given databases created."""
+        settings = self.settings
+        stop_leftover("postgres", settings)
+        if port_is_open(settings.postgres_port):
+            if not is_postgres(settings.postgres_port):
+                raise StackError(
+                    f"Port {settings.postgres_port} is taken by something that is not "
+                    "PostgreSQL. Stop it, or set POSTGRES_PORT to a free port.")
+            print(f"==> reusing the PostgreSQL already on port {settings.postgres_port}")
+        else:
+            self._start_postgres()
+        self._create_databases(databases)
+
+    def _start_postgres(self) -> None:
+        settings = self.settings
+        initdb, postgres = postgres_binary("initdb"), postgres_binary("postgres")
+        if not (initdb and postgres):
+            raise StackError("PostgreSQL is not installed; run scripts/bootstrap.sh")
+        data = settings.run_dir / "postgres"
+        as_owner = []
+        if os.geteuid() == 0:  # the server refuses to run as root
+            as_owner = ["runuser", "-u", "postgres", "--"]
+        if not (data / "PG_VERSION").exists():
+            data.mkdir(parents=True, exist_ok=True)
+            if as_owner:
+                shutil.chown(data, "postgres", "postgres")
+            print("==> initdb (PostgreSQL data under .run/postgres)")
+            subprocess.run([*as_owner, initdb, "-D", str(data), "--auth=trust",
+                            "--username=postgres", "--encoding=UTF8", "--no-sync"],
+                           check=True, stdout=subprocess.DEVNULL)
+        print(f"==> starting PostgreSQL on 127.0.0.1:{settings.postgres_port}")
+        # Durability is traded for speed: this server holds test and development data.
+        argv = [*as_owner, postgres, "-D", str(data), "-p", str(settings.postgres_port),
+                "-h", "127.0.0.1", "-c", "unix_socket_directories=", "-c", "fsync=off",
+                "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+                "-c", "max_connections=300"]
+        process = self.start_process(ManagedProcess(
+            "postgres", argv, settings, env={"RUN_DIR": str(settings.run_dir)},
+            stop_signal=signal.SIGINT))  # SIGINT: a fast shutdown, clients or not
+        wait_until(lambda: self._postgres_accepts(), 60, "PostgreSQL", process)
+
+    def _postgres_accepts(self) -> bool:
+        import psycopg2  # from the venv; the stack script itself needs only the stdlib
+        try:
+            psycopg2.connect(libpq_url(self.settings.postgres_uri("postgres")),
+                             connect_timeout=2).close()
+            return True
+        except psycopg2.OperationalError:
+            return False
+
+    def _create_databases(self, databases: list[str]) -> None:
+        import psycopg2
+        try:
+            connection = psycopg2.connect(libpq_url(self.settings.postgres_uri("postgres")),
+                                          connect_timeout=5)
+        except psycopg2.OperationalError as error:
+            raise StackError(
+                f"Cannot connect to the PostgreSQL on port {self.settings.postgres_port} "
+                f"({error}). Set POSTGRES_USER/POSTGRES_PASSWORD, or POSTGRES_PORT to a "
+                "free port for a private one.") from None
+        connection.autocommit = True  # CREATE DATABASE cannot run in a transaction
+        try:
+            with connection.cursor() as cursor:
+                for database in databases:
+                    cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
+                    if cursor.fetchone() is None:
+                        cursor.execute(f'CREATE DATABASE "{database}"')
+        finally:
+            connection.close()
+
     def service_env(self) -> dict[str, str]:
         """What every service and test process is told about the stack."""
         settings = self.settings
@@ -411,8 +514,10 @@ def command_run(stack: Stack) -> int:
 def command_test(stack: Stack, pytest_args: list[str]) -> int:
     stack.ensure_rabbitmq(need_management=True)
     stack.ensure_redis()
+    stack.ensure_postgres([TEST_DATABASE])
     settings = stack.settings
-    env = {**os.environ, **stack.service_env()}
+    env = {**os.environ, **stack.service_env(),
+           "TEST_DATABASE_URL": settings.postgres_uri(TEST_DATABASE)}
     argv = [
         sys.executable, "-m", "pytest",
         f"--amqp-uri={settings.amqp_uri}",

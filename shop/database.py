@@ -1,4 +1,7 @@
-"""SQL access for the services: nameko-sqlalchemy's Database, sized and prepared at start-up."""
+"""SQL access for the services: nameko-sqlalchemy's Database, sized and tuned at start-up.
+
+Tables are made by each service's migrations (`python -m shop.migrate`), not here.
+"""
 
 from __future__ import annotations
 
@@ -16,11 +19,12 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 15
 
 
 class Database(nameko_sqlalchemy.Database):
-    """A Database whose pool fits max_workers and whose missing tables are created on setup.
+    """A Database whose pool fits max_workers, on a driver that never blocks the hub.
 
     Every worker may hold one connection, so the pool has max_workers of them and no
-    worker waits for another's. A SQLite file gets its folder created, WAL journaling
-    (readers do not block the writer) and a busy timeout for writers of other processes.
+    worker waits for another's. psycopg2 is made green (psycogreen): a slow query makes
+    its worker wait, not the whole process. A SQLite file gets its folder created, WAL
+    journaling (readers do not block the writer) and a busy timeout for other processes.
     """
 
     def setup(self) -> None:
@@ -32,6 +36,8 @@ class Database(nameko_sqlalchemy.Database):
         }
         uri = self.container.config["DB_URIS"][self._uri_key]
         url = make_url(uri)
+        if url.get_backend_name() == "postgresql":
+            make_psycopg2_green()
         if url.get_backend_name() == "sqlite":
             self.engine_options.setdefault(
                 "connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
@@ -40,11 +46,19 @@ class Database(nameko_sqlalchemy.Database):
         super().setup()
         if url.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", _tune_sqlite)
-        self.declarative_base.metadata.create_all(self.engine)
 
     @property
     def _uri_key(self) -> str:
         return f"{self.container.service_name}:{self.declarative_base.__name__}"
+
+
+def make_psycopg2_green() -> None:
+    """Lets psycopg2 wait for the server through eventlet (idempotent)."""
+    import psycogreen.eventlet
+    import psycopg2.extensions
+
+    if psycopg2.extensions.get_wait_callback() is None:
+        psycogreen.eventlet.patch_psycopg()
 
 
 def _tune_sqlite(dbapi_connection, _record) -> None:

@@ -14,9 +14,10 @@ from urllib.parse import urlparse, urlunparse  # noqa: E402
 import pytest  # noqa: E402
 import redis  # noqa: E402
 
+from tests.databases import TestDatabases  # noqa: E402
+
 TEST_JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 TEST_REDIS_DB = 15
-SERVICES = ("users", "posts", "products", "orders", "notifications")
 
 
 def redis_uri_for_tests() -> str:
@@ -35,13 +36,20 @@ def redis_client():
 
 
 @pytest.fixture
-def config(rabbit_config, web_config, tmp_path, redis_client):
+def db_uris(tmp_path):
+    """This test's databases: PostgreSQL schemas under `make test`, else SQLite files."""
+    with TestDatabases(tmp_path) as uris:
+        yield uris
+
+
+@pytest.fixture
+def config(rabbit_config, web_config, db_uris, redis_client):
     """One test's nameko config: what config.yml holds, pointed at this test's resources."""
     return {
         **rabbit_config,
         **web_config,
         "max_workers": 20,
-        "DB_URIS": {f"{name}:Base": f"sqlite:///{tmp_path}/{name}.db" for name in SERVICES},
+        "DB_URIS": db_uris,
         "REDIS_URIS": {"default": redis_uri_for_tests()},
         "REDIS_TIMEOUT_SECONDS": 0.5,
         "JWT_SECRET": TEST_JWT_SECRET,

@@ -17,7 +17,8 @@ import pytest
 import requests
 from nameko.testing.utils import find_free_port
 
-from tests.conftest import SERVICES, TEST_JWT_SECRET, redis_uri_for_tests
+from tests.conftest import TEST_JWT_SECRET, redis_uri_for_tests
+from tests.databases import SERVICES, TestDatabases
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMEKO = str(Path(sys.executable).parent / "nameko")
@@ -62,14 +63,23 @@ class Processes:
 
 
 @pytest.fixture
-def processes(rabbit_config, tmp_path, redis_client):
+def migrated_databases(tmp_path):
+    """This test's databases, made by the services' migrations as `make run` makes them."""
+    with TestDatabases(tmp_path, make_tables=False) as uris:
+        env = {**os.environ, "DB_URIS": json.dumps(uris)}
+        subprocess.run([sys.executable, "-m", "shop.migrate"], cwd=ROOT, env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        yield uris
+
+
+@pytest.fixture
+def processes(rabbit_config, tmp_path, redis_client, migrated_databases):
     port = find_free_port()
     env = {
         **os.environ,
         "AMQP_URI": rabbit_config["AMQP_URI"],
         "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
-        "DB_URIS": json.dumps({f"{name}:Base": f"sqlite:///{tmp_path}/{name}.db"
-                               for name in SERVICES}),
+        "DB_URIS": json.dumps(migrated_databases),
         "REDIS_URI": redis_uri_for_tests(),
         "JWT_SECRET": TEST_JWT_SECRET,
         "BCRYPT_ROUNDS": "4",
