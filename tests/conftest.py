@@ -14,7 +14,7 @@ from urllib.parse import urlparse, urlunparse  # noqa: E402
 import pytest  # noqa: E402
 import redis  # noqa: E402
 
-from tests.databases import TestDatabases  # noqa: E402
+from tests.databases import ScratchDatabases  # noqa: E402
 
 TEST_JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 TEST_REDIS_DB = 15
@@ -38,7 +38,7 @@ def redis_client():
 @pytest.fixture
 def db_uris(tmp_path):
     """This test's databases: PostgreSQL schemas under `make test`, else SQLite files."""
-    with TestDatabases(tmp_path) as uris:
+    with ScratchDatabases.on_test_server(tmp_path) as uris:
         yield uris
 
 

@@ -37,15 +37,24 @@ def create_tables(uris: dict) -> None:
         engine.dispose()
 
 
-class TestDatabases:
+class ScratchDatabases:
     """The DB_URIS of one test, made on entry and dropped on exit."""
 
-    def __init__(self, folder, make_tables: bool = True):
+    def __init__(self, folder, make_tables: bool = True, server: str | None = None):
         self.make_tables = make_tables
-        self.server = postgres_url()
+        self.server = server
         self.prefix = f"t{uuid.uuid4().hex[:12]}"
         self.uris = (postgres_uris(self.server, self.prefix) if self.server
                      else sqlite_uris(folder))
+
+    @classmethod
+    def on_test_server(cls, folder, make_tables: bool = True) -> "ScratchDatabases":
+        """PostgreSQL when make test gave a server, else SQLite files."""
+        return cls(folder, make_tables, postgres_url())
+
+    @classmethod
+    def sqlite(cls, folder) -> "ScratchDatabases":
+        return cls(folder)
 
     def __enter__(self) -> dict:
         if self.server:

@@ -18,7 +18,7 @@ import requests
 from nameko.testing.utils import find_free_port
 
 from tests.conftest import TEST_JWT_SECRET, redis_uri_for_tests
-from tests.databases import SERVICES, TestDatabases
+from tests.databases import SERVICES, ScratchDatabases
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMEKO = str(Path(sys.executable).parent / "nameko")
@@ -65,7 +65,7 @@ class Processes:
 @pytest.fixture
 def migrated_databases(tmp_path):
     """This test's databases, made by the services' migrations as `make run` makes them."""
-    with TestDatabases(tmp_path, make_tables=False) as uris:
+    with ScratchDatabases.on_test_server(tmp_path, make_tables=False) as uris:
         env = {**os.environ, "DB_URIS": json.dumps(uris)}
         subprocess.run([sys.executable, "-m", "shop.migrate"], cwd=ROOT, env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
