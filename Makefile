@@ -16,12 +16,20 @@ test: bootstrap
 lint: bootstrap
 	@$(VENV)/bin/ruff check .
 
-# Re-resolve the pinned versions from pyproject.toml's dependencies (needs the registry).
+# Re-resolve the pinned versions from pyproject.toml's dependencies (needs the registry):
+# run-time pins in requirements.lock, test tools on top in requirements-dev.lock.
 lock:
 	rm -rf .lockenv && python3.11 -m venv .lockenv
-	.lockenv/bin/pip install --quiet ".[dev]"
-	{ echo "# Exact versions installed by 'make' (scripts/bootstrap.sh). Regenerate with 'make lock'."; \
+	.lockenv/bin/pip install --quiet .
+	{ echo "# Exact versions of what the services need at run time (the Docker image installs this)."; \
+	  echo "# Regenerate with 'make lock'."; \
 	  .lockenv/bin/pip freeze --all --exclude-editable | grep -v -E '^(pip|nameko-shop)=='; } > requirements.lock
+	.lockenv/bin/pip install --quiet ".[dev]"
+	{ echo "# Exact versions for development and tests: the run-time pins plus the test tools."; \
+	  echo "# scripts/bootstrap.sh installs this. Regenerate with 'make lock'."; \
+	  echo "-r requirements.lock"; \
+	  .lockenv/bin/pip freeze --all --exclude-editable | grep -v -E '^(pip|nameko-shop)==' \
+	    | grep -v -x -F -f requirements.lock; } > requirements-dev.lock
 	rm -rf .lockenv
 
 clean:

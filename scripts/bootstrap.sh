@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what `make run` and `make test` need: the Debian servers (when missing) and
-# the Python virtualenv pinned by requirements.lock.
+# the Python virtualenv pinned by requirements-dev.lock (which includes requirements.lock).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,15 +56,17 @@ find_python() {
 
 install_venv() {
   local python=$1 stamp="$VENV/.installed"
-  if [ -f "$stamp" ] && [ "$stamp" -nt requirements.lock ]; then
+  if [ -f "$stamp" ] && [ "$stamp" -nt requirements.lock ] \
+    && [ "$stamp" -nt requirements-dev.lock ]; then
     return 0
   fi
   if [ ! -x "$VENV/bin/python" ]; then
     echo "==> creating $VENV"
     "$python" -m venv "$VENV"
   fi
-  echo "==> pip install -r requirements.lock"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.lock
+  echo "==> pip install -r requirements-dev.lock"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -r requirements-dev.lock
   touch "$stamp"
 }
 

@@ -496,6 +496,9 @@ def command_run(stack: Stack) -> int:
     ensure_jwt_secret(settings)
     nameko = str(Path(sys.executable).parent / "nameko")
     env = stack.service_env()
+    print("==> applying migrations")
+    subprocess.run([sys.executable, "-m", "shop.migrate"], cwd=ROOT, env={**os.environ, **env},
+                   check=True)
     services = [
         stack.start_process(ManagedProcess(
             name, [nameko, "run", "--config", "config.yml", f"{name}.service"], settings,

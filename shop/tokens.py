@@ -14,6 +14,8 @@ from shop.errors import Unauthorized
 
 ALGORITHMS = ("HS256", "HS384", "HS512")
 MIN_SECRET_BYTES = 32
+MIN_DISTINCT_CHARACTERS = 10
+PLACEHOLDERS = ("change", "secret", "example", "default", "password", "xxxx")
 
 
 @dataclass(frozen=True)
@@ -32,8 +34,11 @@ class Tokens:
         if algorithm not in ALGORITHMS:
             raise ConfigurationError(f"JWT_ALGORITHM must be one of {', '.join(ALGORITHMS)}")
         secret = _read_secret(config)
-        if len(secret.encode()) < MIN_SECRET_BYTES:
-            raise ConfigurationError(f"JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+        weakness = secret_weakness(secret)
+        if weakness and not config.get("ALLOW_WEAK_JWT_SECRET"):
+            raise ConfigurationError(
+                f"JWT_SECRET is weak: {weakness}. Use a random one, e.g. "
+                "`openssl rand -base64 48` (ALLOW_WEAK_JWT_SECRET=true allows it for development).")
         lifetime = int(config.get("JWT_LIFETIME_SECONDS", 3600))
         if lifetime <= 0:
             raise ConfigurationError("JWT_LIFETIME_SECONDS must be positive")
@@ -69,10 +74,23 @@ class Tokens:
         return claims
 
 
+def secret_weakness(secret: str) -> str | None:
+    """Why secret is too weak to sign tokens with, or None."""
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        return f"shorter than {MIN_SECRET_BYTES} bytes"
+    if len(set(secret)) < MIN_DISTINCT_CHARACTERS:
+        return f"fewer than {MIN_DISTINCT_CHARACTERS} distinct characters"
+    if any(word in secret.lower() for word in PLACEHOLDERS):
+        return "it looks like a placeholder"
+    return None
+
+
 def _read_secret(config: dict) -> str:
     secret = config.get("JWT_SECRET") or ""
     if secret:
         return str(secret)
+    if config.get("APP_ENV") == "production":
+        raise ConfigurationError("APP_ENV is production: set JWT_SECRET (no generated file).")
     path = config.get("JWT_SECRET_FILE")
     if path and Path(path).is_file():
         return Path(path).read_text().strip()

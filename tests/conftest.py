@@ -16,7 +16,7 @@ import redis  # noqa: E402
 
 from tests.databases import ScratchDatabases  # noqa: E402
 
-TEST_JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+TEST_JWT_SECRET = "k3Jq9vX2mT7pL0sW4nB8cR6yH1dF5gZ-for-the-tests-only"
 TEST_REDIS_DB = 15
 
 

@@ -4,6 +4,7 @@ import time
 
 import jwt
 import pytest
+from nameko.exceptions import ConfigurationError
 
 from shop.errors import Unauthorized
 from shop.tokens import Tokens
@@ -51,7 +52,16 @@ def test_expired_or_foreign_tokens_are_rejected(override):
         TOKENS.verify(jwt.encode(claims(**override), TEST_JWT_SECRET, algorithm="HS256"))
 
 
-def test_a_short_secret_is_refused_at_start_up():
-    from nameko.exceptions import ConfigurationError
-    with pytest.raises(ConfigurationError):
-        Tokens.from_config({"JWT_SECRET": "short"})
+@pytest.mark.parametrize("secret", ["short", "a" * 64, "please-change-me-0123456789-abcdefghijk"])
+def test_a_weak_secret_is_refused_at_start_up(secret):
+    with pytest.raises(ConfigurationError, match="weak"):
+        Tokens.from_config({"JWT_SECRET": secret})
+    assert Tokens.from_config({"JWT_SECRET": secret, "ALLOW_WEAK_JWT_SECRET": True})
+
+
+def test_production_demands_a_secret_of_its_own(tmp_path):
+    generated = tmp_path / "jwt_secret"
+    generated.write_text(TEST_JWT_SECRET)
+    assert Tokens.from_config({"JWT_SECRET_FILE": str(generated)})
+    with pytest.raises(ConfigurationError, match="production"):
+        Tokens.from_config({"JWT_SECRET_FILE": str(generated), "APP_ENV": "production"})
