@@ -105,8 +105,10 @@ class GatewayWsgiApp:
         except Exception as exc:  # a bug in the gateway itself: still a JSON 500
             response = response_for_exception(exc)
         self.add_common_headers(request, response)
+        elapsed_ms = (time.monotonic() - started) * 1000
         log.info("%s %s %s %.1f ms", request.method, request.path, response.status_code,
-                 (time.monotonic() - started) * 1000)
+                 elapsed_ms, extra={"duration_ms": round(elapsed_ms, 2), "method": request.method,
+                                    "path": request.path, "status": response.status_code})
         bind_request_id(None)
         return response(environ, start_response)
 

@@ -1,9 +1,12 @@
-"""The request id of the call a worker is handling, bound to every log line it writes."""
+"""The request id of the call a worker is handling, bound to every log line it writes,
+and the log formats (readable text, or one JSON object a line with LOG_FORMAT=json)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from datetime import UTC, datetime
 
 from eventlet.corolocal import local
 from nameko.extensions import DependencyProvider
@@ -12,6 +15,7 @@ REQUEST_ID_KEY = "request_id"
 NO_REQUEST = "-"
 
 _current = local()  # one per greenthread, so each worker sees its own request id
+_process = {"service": "-"}  # the service this process runs (one per `nameko run`)
 log = logging.getLogger("shop.calls")
 
 
@@ -25,16 +29,46 @@ def bind_request_id(request_id: str | None) -> None:
 
 
 class RequestIdFilter(logging.Filter):
-    """Adds `request_id` to every record, for formats that show it (see config.yml)."""
+    """Adds `request_id` and `service` to every record, for the formats (see config.yml)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, REQUEST_ID_KEY):
             record.request_id = current_request_id()
+        if not hasattr(record, "service"):
+            record.service = _process["service"]
         return True
+
+
+# Attributes every record has; anything else was passed as `extra` and is kept.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message", "asctime", "request_id", "service"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, service, logger, request_id, message, and
+    any extra fields such as duration_ms."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "service": getattr(record, "service", _process["service"]),
+            "logger": record.name,
+            "request_id": getattr(record, REQUEST_ID_KEY, current_request_id()),
+            "message": record.getMessage(),
+        }
+        entry.update({key: value for key, value in vars(record).items()
+                      if key not in _STANDARD and not key.startswith("_")})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
 
 
 class RequestContext(DependencyProvider):
     """Binds the caller's request id to the worker and logs each call with its duration."""
+
+    def setup(self) -> None:
+        _process["service"] = self.container.service_name
 
     def worker_setup(self, worker_ctx) -> None:
         bind_request_id(worker_ctx.context_data.get(REQUEST_ID_KEY))
@@ -44,7 +78,9 @@ class RequestContext(DependencyProvider):
         elapsed_ms = (time.monotonic() - getattr(_current, "started", time.monotonic())) * 1000
         outcome = "ok" if exc_info is None else f"raised {exc_info[0].__name__}"
         log.info("%s.%s %s in %.1f ms", worker_ctx.service_name,
-                 worker_ctx.entrypoint.method_name, outcome, elapsed_ms)
+                 worker_ctx.entrypoint.method_name, outcome, elapsed_ms,
+                 extra={"duration_ms": round(elapsed_ms, 2),
+                        "entrypoint": worker_ctx.entrypoint.method_name})
 
     def worker_teardown(self, worker_ctx) -> None:
         bind_request_id(None)
