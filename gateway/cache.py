@@ -15,6 +15,7 @@ from collections.abc import Callable
 from redis import Redis, RedisError
 from werkzeug.wrappers import Request, Response
 
+from gateway import metrics
 from gateway.errors import to_json
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ class ResponseCache:
               fetch: Callable[[], dict]) -> Response:
         """The resource from cache (X-Cache: HIT) or from fetch() (MISS, then stored)."""
         return self._serve(
-            request, f"{kind} {resource_id}", lambda: self.lookup(kind, resource_id),
+            request, kind, lambda: self.lookup(kind, resource_id),
             lambda body, generation: self.fill(kind, resource_id, body, generation), fetch)
 
     def serve_listing(self, request: Request, kind: str, fetch: Callable[[], dict]) -> Response:
@@ -96,23 +97,26 @@ class ResponseCache:
         def store(body: str, namespace: str) -> None:
             self.redis.set(f"{prefix}{namespace}:{query}", body, ex=self.ttl_seconds)
 
-        return self._serve(request, f"{kind} listing", lookup, store, fetch)
+        return self._serve(request, f"{kind}-listing", lookup, store, fetch)
 
     @staticmethod
-    def _serve(request: Request, what: str, lookup: Callable[[], tuple[str | None, str]],
+    def _serve(request: Request, kind: str, lookup: Callable[[], tuple[str | None, str]],
                store: Callable[[str, str], None], fetch: Callable[[], dict]) -> Response:
         try:
             body, version = lookup()
         except RedisError as error:
-            log.warning("cache unavailable, serving %s uncached: %s", what, error)
+            log.warning("cache unavailable, serving %s uncached: %s", kind, error)
+            metrics.observe_cache(kind, "unavailable")
             return respond_with_etag(request, to_json(fetch()), "MISS")
         if body is not None:
+            metrics.observe_cache(kind, "hit")
             return respond_with_etag(request, body, "HIT")
+        metrics.observe_cache(kind, "miss")
         body = to_json(fetch())
         try:
             store(body, version)
         except RedisError as error:
-            log.warning("cache unavailable, %s not stored: %s", what, error)
+            log.warning("cache unavailable, %s not stored: %s", kind, error)
         return respond_with_etag(request, body, "MISS")
 
 

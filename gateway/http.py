@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from gateway import metrics
 from gateway.cors import CorsPolicy
 from gateway.errors import (
     EXPECTED_ERRORS,
@@ -40,8 +41,9 @@ SECURITY_HEADERS = {
 }
 
 SIGN_IN_PATHS = ("/signin", "/users")  # POST to these also counts against the sign-in limit
-UNLIMITED_PATHS = frozenset(("/health", "/health/services", API_PREFIX + "/health",
-                             API_PREFIX + "/health/services"))
+UNLIMITED_PATHS = frozenset(("/health", "/health/services", "/metrics", API_PREFIX + "/health",
+                             API_PREFIX + "/health/services", API_PREFIX + "/metrics"))
+CONVERTER = re.compile(r"<(?:[^:>]+:)?([^>]+)>")
 
 log = logging.getLogger("gateway.access")
 
@@ -106,6 +108,10 @@ class GatewayWsgiApp:
             response = response_for_exception(exc)
         self.add_common_headers(request, response)
         elapsed_ms = (time.monotonic() - started) * 1000
+        route = self.route_of(request)
+        metrics.observe_request(route, request.method, response.status_code, elapsed_ms / 1000)
+        if response.status_code == 429:
+            metrics.RATE_LIMITED.labels(route).inc()
         log.info("%s %s %s %.1f ms", request.method, request.path, response.status_code,
                  elapsed_ms, extra={"duration_ms": round(elapsed_ms, 2), "method": request.method,
                                     "path": request.path, "status": response.status_code})
@@ -148,13 +154,24 @@ class GatewayWsgiApp:
             if (request.content_length or 0) > self.max_body_bytes:
                 raise RequestEntityTooLarge(
                     f"The body is larger than {self.max_body_bytes} bytes.")
-            provider, values = adapter.match()
+            rule, values = adapter.match(return_rule=True)
         except NotFound:
             return error_response(404, "NOT_FOUND", f"No route for {request.path[:200]}.")
         except HTTPException as exc:
             return response_for_exception(exc)
         request.path_values = values
-        return provider.handle_request(request)
+        request.route_template = route_template(rule.rule)
+        return rule.endpoint.handle_request(request)
+
+    def route_of(self, request: Request) -> str:
+        """The route template a request was (or would have been) sent to."""
+        if getattr(request, "route_template", None):
+            return request.route_template
+        try:
+            rule, _ = self.url_map.bind_to_environ(request.environ).match(return_rule=True)
+        except HTTPException:
+            return "unmatched"
+        return route_template(rule.rule)
 
     def add_common_headers(self, request: Request, response: Response) -> None:
         for name, value in SECURITY_HEADERS.items():
@@ -167,6 +184,13 @@ class GatewayWsgiApp:
             response.headers.extend(self.cors.response_headers(request.headers.get("Origin")))
         response.vary.add("Origin")
         response.headers["X-Request-ID"] = request.request_id
+
+
+def route_template(rule: str) -> str:
+    """'/api/v1/users/<string:user_id>' -> '/users/{user_id}': one name per route."""
+    if rule.startswith(API_PREFIX + "/"):
+        rule = rule[len(API_PREFIX):]
+    return CONVERTER.sub(r"{\1}", rule)
 
 
 def with_prefixes(paths: tuple[str, ...]) -> frozenset[str]:

@@ -17,9 +17,10 @@ from nameko.events import BROADCAST, event_handler
 from nameko.exceptions import RemoteError
 from nameko.extensions import DependencyProvider
 from redis import RedisError
-from werkzeug.wrappers import Request
+from werkzeug.wrappers import Request, Response
 
 import shop
+from gateway import metrics
 from gateway.auth import Revocations, RevokedUsers, actor_from_request
 from gateway.cache import ResponseCache, respond_with_etag
 from gateway.errors import to_json
@@ -72,7 +73,7 @@ class StartTime(DependencyProvider):
 class GatewayService:
     name = "gateway"
 
-    rpc = DeadlineRpc()
+    rpc = DeadlineRpc(observe=metrics.observe_rpc)
     redis = Redis("default")
     tokens = TokenService()
     revoked = RevokedUsers()
@@ -310,6 +311,11 @@ class GatewayService:
         healthy = all(service["status"] == "ok" for service in services.values())
         return (200 if healthy else 503), {"status": "ok" if healthy else "degraded",
                                            "services": services}
+
+    @route("GET", "/metrics")
+    def prometheus_metrics(self, request: Request):
+        body, content_type = metrics.exposition()
+        return Response(body, status=200, content_type=content_type)
 
     @route("GET", "/info")
     def info(self, request: Request):

@@ -29,12 +29,16 @@ INHERITED_SHARE = 0.8
 
 
 class DeadlineRpc(DependencyProvider):
-    """Gives a worker `rpc.<service>.<method>(...)` calls bounded by RPC_TIMEOUT_SECONDS."""
+    """Gives a worker `rpc.<service>.<method>(...)` calls bounded by RPC_TIMEOUT_SECONDS.
+
+    observe, if given, is told of every call's outcome: (service, method, seconds, error).
+    """
 
     rpc_reply_listener = ReplyListener()
 
-    def __init__(self, timeout: float | None = None):
+    def __init__(self, timeout: float | None = None, observe=None):
         self.timeout = timeout
+        self.observe = observe
 
     def setup(self) -> None:
         if self.timeout is None:
@@ -42,18 +46,19 @@ class DeadlineRpc(DependencyProvider):
                 self.container.config.get("RPC_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS))
 
     def get_dependency(self, worker_ctx) -> ClusterProxy:
-        return ClusterProxy(worker_ctx, self.rpc_reply_listener, self.timeout)
+        return ClusterProxy(worker_ctx, self.rpc_reply_listener, self.timeout, self.observe)
 
 
 class ClusterProxy:
-    def __init__(self, worker_ctx, reply_listener: ReplyListener, timeout: float):
+    def __init__(self, worker_ctx, reply_listener: ReplyListener, timeout: float, observe=None):
         self._worker_ctx = worker_ctx
         self._reply_listener = reply_listener
         self.timeout = timeout
+        self.observe = observe
 
     def with_timeout(self, timeout: float) -> ClusterProxy:
         """The same proxy with another deadline (a health probe wants a short one)."""
-        return ClusterProxy(self._worker_ctx, self._reply_listener, timeout)
+        return ClusterProxy(self._worker_ctx, self._reply_listener, timeout, self.observe)
 
     def __getattr__(self, service_name: str) -> ServiceProxy:
         if service_name.startswith("_"):
@@ -72,13 +77,29 @@ class ServiceProxy:
         cluster = self._cluster
         return DeadlineMethodProxy(
             cluster._worker_ctx, self._service_name, method_name, cluster._reply_listener,
-            timeout=cluster.timeout)
+            timeout=cluster.timeout, observe=cluster.observe)
 
 
 class DeadlineMethodProxy(MethodProxy):
-    def __init__(self, worker_ctx, service_name, method_name, reply_listener, timeout, **options):
+    def __init__(self, worker_ctx, service_name, method_name, reply_listener, timeout,
+                 observe=None, **options):
         self.timeout = timeout
+        self.observe = observe
         super().__init__(worker_ctx, service_name, method_name, reply_listener, **options)
+
+    def _call(self, *args, **kwargs) -> DeadlineReply:
+        started = time.monotonic()
+        try:
+            reply = self._send(*args, **kwargs)
+        except Exception as error:
+            self._observed(started, error)
+            raise
+        reply.started = started
+        return reply
+
+    def _observed(self, started: float, error: Exception | None) -> None:
+        if self.observe is not None:
+            self.observe(self.service_name, self.method_name, time.monotonic() - started, error)
 
     def _remaining_seconds(self) -> float:
         """This call's timeout, cut to part of what remains of the caller's deadline: the
@@ -88,7 +109,7 @@ class DeadlineMethodProxy(MethodProxy):
             return min(self.timeout, (inherited - time.time()) * INHERITED_SHARE)
         return self.timeout
 
-    def _call(self, *args, **kwargs) -> DeadlineReply:
+    def _send(self, *args, **kwargs) -> DeadlineReply:
         timeout = self._remaining_seconds()
         if timeout <= 0:
             raise ServiceTimeout(f"No time left to call the {self.service_name} service.",
@@ -119,6 +140,8 @@ class DeadlineMethodProxy(MethodProxy):
 
 
 class DeadlineReply(RpcReply):
+    started = 0.0
+
     def __init__(self, reply_event, proxy: DeadlineMethodProxy, correlation_id: str,
                  deadline: float, timeout: float):
         super().__init__(reply_event)
@@ -132,6 +155,15 @@ class DeadlineReply(RpcReply):
         self.proxy.reply_listener._reply_events.pop(self.correlation_id, None)
 
     def result(self):
+        try:
+            result = self._result()
+        except Exception as error:
+            self.proxy._observed(self.started, error)
+            raise
+        self.proxy._observed(self.started, None)
+        return result
+
+    def _result(self):
         if self.resp_body is None:
             remaining = max(self.deadline - time.monotonic(), 0)
             self.resp_body = self.reply_event.wait(timeout=remaining)

@@ -1,0 +1,45 @@
+"""The gateway's Prometheus metrics, served at /metrics in the text format."""
+
+from __future__ import annotations
+
+from nameko.exceptions import RemoteError
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from shop.errors import ShopError
+
+REQUESTS = Counter("shop_http_requests", "HTTP requests answered.",
+                   ["route", "method", "status"])
+REQUEST_SECONDS = Histogram("shop_http_request_duration_seconds",
+                            "Time to answer an HTTP request.", ["route", "method"])
+RPC_SECONDS = Histogram("shop_rpc_duration_seconds", "Time to get an RPC's reply.",
+                        ["service", "method"])
+RPC_ERRORS = Counter("shop_rpc_errors", "RPCs that ended in an error.",
+                     ["service", "method", "error"])
+CACHE_LOOKUPS = Counter("shop_cache_lookups", "Response cache lookups.", ["kind", "result"])
+RATE_LIMITED = Counter("shop_rate_limited_requests", "Requests refused with 429.", ["route"])
+
+
+def observe_request(route: str, method: str, status: int, seconds: float) -> None:
+    REQUESTS.labels(route, method, str(status)).inc()
+    REQUEST_SECONDS.labels(route, method).observe(seconds)
+
+
+def observe_rpc(service: str, method: str, seconds: float, error: Exception | None) -> None:
+    RPC_SECONDS.labels(service, method).observe(seconds)
+    if error is not None:
+        if isinstance(error, ShopError):
+            kind = error.code
+        elif isinstance(error, RemoteError):
+            kind = error.exc_type
+        else:
+            kind = type(error).__name__
+        RPC_ERRORS.labels(service, method, kind).inc()
+
+
+def observe_cache(kind: str, result: str) -> None:
+    CACHE_LOOKUPS.labels(kind, result).inc()
+
+
+def exposition() -> tuple[bytes, str]:
+    """The current metrics, and their content type."""
+    return generate_latest(), CONTENT_TYPE_LATEST
