@@ -20,11 +20,12 @@ from redis import RedisError
 from werkzeug.wrappers import Request, Response
 
 import shop
-from gateway import metrics
+from gateway import docs, metrics
 from gateway.auth import Revocations, RevokedUsers, actor_from_request
 from gateway.cache import ResponseCache, respond_with_etag
 from gateway.errors import to_json
 from gateway.http import route
+from gateway.openapi import openapi_document
 from gateway.payloads import json_body, location
 from gateway.redis import Redis
 from shop.context import RequestContext
@@ -316,6 +317,18 @@ class GatewayService:
     def prometheus_metrics(self, request: Request):
         body, content_type = metrics.exposition()
         return Response(body, status=200, content_type=content_type)
+
+    @route("GET", "/openapi.json")
+    def openapi(self, request: Request):
+        return openapi_document()
+
+    @route("GET", "/docs")
+    def docs_page(self, request: Request):
+        return docs.page()
+
+    @route("GET", "/docs/static/<string:name>")
+    def docs_file(self, request: Request, name: str):
+        return docs.static_file(name)
 
     @route("GET", "/info")
     def info(self, request: Request):

@@ -43,6 +43,26 @@ def db_uris(tmp_path):
 
 
 @pytest.fixture
+def web_session(web_config_port):
+    """nameko's web_session, checking every response against /openapi.json."""
+    from urllib.parse import urlparse
+
+    from requests import Session
+
+    from tests.openapi_check import check_response
+
+    class CheckedSession(Session):
+        def request(self, method, url, *args, **kwargs):
+            response = super().request(method, f"http://127.0.0.1:{web_config_port}{url}",
+                                       *args, **kwargs)
+            check_response(method.upper(), urlparse(response.url).path, response)
+            return response
+
+    with CheckedSession() as session:
+        yield session
+
+
+@pytest.fixture
 def config(rabbit_config, web_config, db_uris, redis_client):
     """One test's nameko config: what config.yml holds, pointed at this test's resources."""
     return {

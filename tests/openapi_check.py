@@ -1,0 +1,48 @@
+"""Checks HTTP responses against the gateway's own OpenAPI document."""
+
+import re
+from functools import cache
+
+from jsonschema import Draft202012Validator
+
+from gateway.http import API_PREFIX
+from gateway.openapi import openapi_document
+
+
+@cache
+def _templates() -> list[tuple[re.Pattern, str]]:
+    paths = openapi_document()["paths"]
+    patterns = [(re.compile("^" + re.sub(r"{\w+}", "[^/]+", path) + "$"), path)
+                for path in paths]
+    return sorted(patterns, key=lambda pattern: pattern[1].count("{"))  # static paths first
+
+
+def template_of(path: str) -> str | None:
+    if path.startswith(API_PREFIX + "/"):
+        path = path[len(API_PREFIX):]
+    return next((template for pattern, template in _templates() if pattern.match(path)), None)
+
+
+def check_response(method: str, path: str, response) -> None:
+    """Raises AssertionError when response breaks the document."""
+    if method in ("HEAD", "OPTIONS") or response.status_code in (204, 304):
+        return
+    document = openapi_document()
+    template = template_of(path)
+    operation = document["paths"].get(template, {}).get(method.lower()) if template else None
+    if operation is None:  # no such route: only a JSON error may come back
+        assert response.status_code in (404, 405), (method, path, response.status_code)
+        schema = {"$ref": "#/components/schemas/Error"}
+    else:
+        declared = operation["responses"].get(str(response.status_code),
+                                              operation["responses"]["default"])
+        content = declared.get("content", {})
+        if "application/json" not in content:
+            return
+        schema = content["application/json"]["schema"]
+        if not schema:
+            return
+    assert response.headers["Content-Type"].startswith("application/json"), (method, path)
+    errors = sorted(Draft202012Validator({**schema, "components": document["components"]})
+                    .iter_errors(response.json()), key=str)
+    assert not errors, f"{method} {path} {response.status_code}: {errors[0].message}"
