@@ -10,7 +10,8 @@ bootstrap:
 run: bootstrap
 	@$(PY) scripts/stack.py run
 
-test: bootstrap
+test:
+	@scripts/bootstrap.sh test
 	@$(PY) scripts/stack.py test -- $(PYTEST_ARGS)
 
 lint: bootstrap

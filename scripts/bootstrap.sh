@@ -7,11 +7,15 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 
 missing_packages() {
-  local python=$1 missing=()
+  local python=$1 purpose=$2 missing=()
   [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   command -v postgres >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/postgres" \
     >/dev/null || missing+=(postgresql)
+  # The tests open the /docs page in a headless browser.
+  if [ "$purpose" = test ]; then
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  fi
   # Debian splits venv's pip bootstrap out of the interpreter.
   [ -x "$VENV/bin/python" ] || "$python" -c 'import ensurepip' 2>/dev/null \
     || missing+=(python3.11-venv)
@@ -20,7 +24,7 @@ missing_packages() {
 
 install_packages() {
   local missing
-  missing=$(missing_packages "$1")
+  missing=$(missing_packages "$1" "$2")
   [ -z "$missing" ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
     echo "Missing Debian packages: $missing" >&2
@@ -70,6 +74,7 @@ install_venv() {
   touch "$stamp"
 }
 
+PURPOSE=${1:-run}  # run, or test (which also needs a browser)
 PYTHON_BIN=$(find_python)
-install_packages "$PYTHON_BIN"
+install_packages "$PYTHON_BIN" "$PURPOSE"
 install_venv "$PYTHON_BIN"
