@@ -97,9 +97,9 @@ def wait_for_services(base_url: str, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            if requests.get(f"{base_url}/health/services", timeout=1).status_code == 200:
+            if requests.get(f"{base_url}/health/services", timeout=3).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or probing slowly
             pass
         time.sleep(0.2)
     raise AssertionError("the services did not come up")
