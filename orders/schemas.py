@@ -9,17 +9,12 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 
 from shop.countries import ALPHA_2
 from shop.money import Money
-from shop.schemas import PageSchema, UtcDateTime
+from shop.schemas import PageSchema, UtcDateTime, not_blank
 
 MAX_QUANTITY = 1000
 STATUSES = ("placed", "paid", "shipped", "delivered", "cancelled")
 POSTAL_CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9 -]{0,19}$",
                               error="Letters, digits, spaces and dashes; at most 20.")
-
-
-def not_blank(value: str) -> None:
-    if not value.strip():
-        raise ValidationError("Must not be blank.")
 
 
 def country_code(value: str) -> None:

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from shop.schemas import PageSchema, UtcDateTime
+from shop.schemas import PageSchema, UtcDateTime, not_blank
 
 TITLE = validate.Length(min=1, max=200)
 POST_BODY = validate.Length(min=1, max=20_000)
 COMMENT_BODY = validate.Length(min=1, max=2_000)
-
-
-def not_blank(value: str) -> None:
-    if not value.strip():
-        raise ValidationError("Must not be blank.")
 
 
 class NewPostSchema(Schema):

@@ -12,15 +12,10 @@ from marshmallow import (
 )
 
 from shop.money import Money
-from shop.schemas import PageSchema, UtcDateTime
+from shop.schemas import PageSchema, UtcDateTime, not_blank
 
 MAX_QUANTITY = 1000
 SORTS = {"price", "-price", "name", "-created_at"}
-
-
-def not_blank(value: str) -> None:
-    if not value.strip():
-        raise ValidationError("Must not be blank.")
 
 
 def name_field(**kwargs):

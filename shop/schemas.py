@@ -24,6 +24,12 @@ def load(schema: Schema, data: Any) -> dict:
         raise InvalidInput("The input is not valid.", messages) from None
 
 
+def not_blank(value: str) -> None:
+    """A validator: text must hold more than white space."""
+    if not value.strip():
+        raise ValidationError("Must not be blank.")
+
+
 class PageSchema(Schema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
