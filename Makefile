@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: bootstrap run test lint lock clean
+.PHONY: bootstrap run test bench lint lock clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -13,6 +13,11 @@ run: bootstrap
 test:
 	@scripts/bootstrap.sh test
 	@$(PY) scripts/stack.py test -- $(PYTEST_ARGS)
+
+# The benchmark (not part of make test): see BENCHMARKS.md.
+bench:
+	@scripts/bootstrap.sh test
+	@$(PY) -m bench.run
 
 lint: bootstrap
 	@$(VENV)/bin/ruff check .

@@ -12,9 +12,10 @@ missing_packages() {
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   command -v postgres >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/postgres" \
     >/dev/null || missing+=(postgresql)
-  # The tests open the /docs page in a headless browser.
+  # The tests open the /docs page in a headless browser and smoke-run the benchmark.
   if [ "$purpose" = test ]; then
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v wrk >/dev/null 2>&1 || missing+=(wrk)
   fi
   # Debian splits venv's pip bootstrap out of the interpreter.
   [ -x "$VENV/bin/python" ] || "$python" -c 'import ensurepip' 2>/dev/null \

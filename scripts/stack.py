@@ -161,6 +161,7 @@ class ManagedProcess:
     env: dict[str, str] = field(default_factory=dict)
     prefix_output: bool = False
     stop_signal: int = signal.SIGTERM
+    is_service: bool = False  # services stop together, before the servers they use
     popen: subprocess.Popen | None = None
 
     @property
@@ -280,7 +281,7 @@ class Stack:
 
     def stop(self) -> None:
         """Stops the services together, then the servers they used, newest first."""
-        services = [process for process in self.started if process.name in SERVICES]
+        services = [process for process in self.started if process.is_service]
         servers = [process for process in reversed(self.started) if process not in services]
         for batch in [services] + [[server] for server in servers]:
             for process in batch:
@@ -502,7 +503,7 @@ def command_run(stack: Stack) -> int:
     services = [
         stack.start_process(ManagedProcess(
             name, [nameko, "run", "--config", "config.yml", f"{name}.service"], settings,
-            env=env, prefix_output=True))
+            env=env, prefix_output=True, is_service=True))
         for name in available_services()
     ]
     print(f"==> {len(services)} services started; gateway on http://{env['WEB_SERVER_ADDRESS']}"

@@ -1,0 +1,1 @@
+"""`make bench`: the system's routes against plain Nameko baselines, in one run."""

@@ -1,0 +1,309 @@
+"""`make bench`: starts its own stack, seeds data, and drives every scenario with wrk.
+
+    python -m bench.run                       # the full run (about 3 minutes)
+    python -m bench.run --smoke               # seconds, tiny data (part of make test)
+
+Two baselines run beside the system on the same broker: `hello` (a bare @http endpoint)
+and `plain_rpc` (a bare @http endpoint making one call through Nameko's stock RpcProxy).
+Every figure is also given as a ratio to them, measured in the same run. Results go to
+bench/results/ as JSON and Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import seed
+from scripts.stack import ROOT, ManagedProcess, Settings, Stack, StackError
+
+SERVICES = ("users", "posts", "products", "orders", "notifications")
+RESULTS = ROOT / "bench" / "results"
+NO_LIMITS = {"RATE_LIMIT_MAX": "1000000000", "SIGNIN_RATE_LIMIT_MAX": "1000000000"}
+
+
+@dataclass
+class Measurement:
+    scenario: str
+    connections: int
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def to_ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+
+
+def run_wrk(name: str, url: str, connections: int, seconds: float,
+            script: str | None = None) -> Measurement:
+    argv = ["wrk", "-t2", f"-c{connections}", f"-d{max(int(seconds), 1)}s", "--latency",
+            "--timeout", "10s"]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        lua.write(script or "")
+    if script:
+        argv += ["-s", lua.name]
+    output = subprocess.run([*argv, url], capture_output=True, text=True, check=True).stdout
+    os.unlink(lua.name)
+    latency = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)\s*$", output, re.MULTILINE))
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors += int(non_2xx.group(1)) if non_2xx else 0
+    return Measurement(
+        name, connections, float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        to_ms(latency["50"]), to_ms(latency["99"]), errors,
+        int(re.search(r"(\d+) requests in", output).group(1)))
+
+
+def post_script(body: dict, headers: dict | None = None) -> str:
+    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(body))}",
+             'wrk.headers["Content-Type"] = "application/json"']
+    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in (headers or {}).items()]
+    return "\n".join(lines) + "\n"
+
+
+def orders_script(token: str, product_ids: list[str]) -> str:
+    """Each request orders one unit of the next product: distinct rows, no hot spot."""
+    ids = ", ".join(f'"{pid}"' for pid in product_ids)
+    address = '{"line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}'
+    return f"""
+local ids = {{{ids}}}
+local n = math.random(#ids)
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {token}"
+request = function()
+  n = n % #ids + 1
+  local body = '{{"items": [{{"product_id": "' .. ids[n] .. '", "quantity": 1}}], ' ..
+               '"shipping_address": {address}}}'
+  return wrk.format(nil, "/orders", nil, body)
+end
+"""
+
+
+class RssSampler(threading.Thread):
+    """Keeps the peak resident memory of each process it watches."""
+
+    def __init__(self, processes: dict[str, int]):
+        super().__init__(daemon=True)
+        self.processes = processes
+        self.peak_mb = {name: 0.0 for name in processes}
+        self.running = True
+
+    def run(self) -> None:
+        while self.running:
+            for name, pid in self.processes.items():
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
+                    continue
+                rss = re.search(r"VmRSS:\s+(\d+)", status)  # absent once a process exits
+                if rss:
+                    self.peak_mb[name] = max(self.peak_mb[name], int(rss.group(1)) / 1024)
+            time.sleep(0.25)
+
+
+class Bench:
+    def __init__(self, smoke: bool):
+        self.smoke = smoke
+        self.seconds = 1 if smoke else 10
+        self.warmup = 0 if smoke else 3
+        self.run_dir = ROOT / ".run" / "bench"
+        self.stack = Stack(Settings.from_env({**os.environ, "RUN_DIR": str(self.run_dir)}))
+        self.processes: dict[str, ManagedProcess] = {}
+
+    def start(self, name: str, module: str, **env) -> ManagedProcess:
+        nameko = str(Path(sys.executable).parent / "nameko")
+        process = self.stack.start_process(ManagedProcess(
+            name, [nameko, "run", "--config", "config.yml", module], self.stack.settings,
+            env={**self.env, **env}, is_service=True))
+        self.processes[name] = process
+        return process
+
+    def wait_for(self, url: str, seconds: float = 60) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=3) as reply:
+                    if reply.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        raise StackError(f"{url} did not answer; see {self.run_dir}/logs")
+
+    def measure(self, name: str, url: str, connections: int = 50, script: str | None = None):
+        if self.warmup:
+            run_wrk(name, url, connections, self.warmup, script)
+        result = run_wrk(name, url, connections, self.seconds, script)
+        print(f"  {name:<26} {result.requests_per_second:9.1f} req/s  p50 {result.p50_ms:7.1f} ms"
+              f"  p99 {result.p99_ms:7.1f} ms  errors {result.errors}")
+        return result
+
+    def run(self) -> dict:
+        settings = self.stack.settings
+        databases = {name: f"bench_{name}" for name in SERVICES}
+        self.stack.ensure_rabbitmq(need_management=False)
+        self.stack.ensure_redis()
+        self.stack.ensure_postgres(list(databases.values()))
+        uris = {f"{name}:Base": settings.postgres_uri(db) for name, db in databases.items()}
+        self.env = {**self.stack.service_env(), "DB_URIS": json.dumps(uris),
+                    "JWT_SECRET": uuid.uuid4().hex + uuid.uuid4().hex, "LOG_LEVEL": "WARNING",
+                    "PYTHONWARNINGS": "ignore::DeprecationWarning", **NO_LIMITS}
+        subprocess.run([sys.executable, "-m", "shop.migrate"], cwd=ROOT, check=True,
+                       env={**os.environ, **self.env}, stdout=subprocess.DEVNULL)
+        data = seed.seed(uris, small=self.smoke)
+        ports = {name: free_port() for name in ("gateway", "nocache", "hello", "plain")}
+        for service in SERVICES:
+            self.start(service, f"{service}.service")
+        address = lambda name: f"127.0.0.1:{ports[name]}"  # noqa: E731
+        self.start("gateway", "gateway.service", WEB_SERVER_ADDRESS=address("gateway"))
+        self.start("gateway-nocache", "gateway.service", WEB_SERVER_ADDRESS=address("nocache"),
+                   CACHE_ENABLED="false")
+        self.start("hello", "bench.baselines:HelloService", WEB_SERVER_ADDRESS=address("hello"))
+        self.start("constant", "bench.baselines:ConstantService")
+        self.start("plain", "bench.baselines:PlainRpcService", WEB_SERVER_ADDRESS=address("plain"))
+        url = {name: f"http://{address(name)}" for name in ports}
+        self.wait_for(f"{url['gateway']}/health/services")
+        self.wait_for(f"{url['nocache']}/health")
+        self.wait_for(f"{url['hello']}/hello")
+        self.wait_for(f"{url['plain']}/plain")
+        token = seed.sign_in(url["gateway"], data)
+        sampler = RssSampler({name: p.popen.pid for name, p in self.processes.items()})
+        sampler.start()
+        post_url = f"/posts/{data['post_ids'][0]}"
+        signin = post_script({"email": data["email"], "password": data["password"]})
+        print("==> measuring")
+        results = [
+            self.measure("hello", f"{url['hello']}/hello"),
+            self.measure("plain_rpc", f"{url['plain']}/plain"),
+            self.measure("health", f"{url['gateway']}/health"),
+            self.measure("post_cache_hit", url["gateway"] + post_url),
+            self.measure("post_cache_off", url["nocache"] + post_url),
+            self.measure("products_filtered", url["gateway"]
+                         + "/products?category=home&in_stock=true&max_price=500&sort=price"),
+            self.measure("orders", f"{url['gateway']}/orders",
+                         script=orders_script(token, data["product_ids"])),
+            self.measure("signin", f"{url['gateway']}/signin", connections=4, script=signin),
+            self.measure("readers_alone_46", url["gateway"] + post_url, connections=46),
+        ]
+        results.append(self.mixed(url["gateway"] + post_url, f"{url['gateway']}/signin", signin))
+        sampler.running = False
+        return self.report(results, sampler.peak_mb)
+
+    def mixed(self, read_url: str, signin_url: str, signin: str) -> Measurement:
+        """46 readers while 4 clients sign in without pause; the readers' figures."""
+        signing = threading.Thread(target=run_wrk, args=(
+            "signin_background", signin_url, 4, self.seconds + self.warmup + 1, signin))
+        signing.start()
+        result = self.measure("readers_with_signins_46", read_url, connections=46)
+        signing.join()
+        return result
+
+    def report(self, results: list[Measurement], peak_mb: dict) -> dict:
+        by_name = {result.scenario: result for result in results}
+        hello, plain = by_name["hello"], by_name["plain_rpc"]
+        targets = {
+            "post_cache_hit >= 0.6 x hello":
+                by_name["post_cache_hit"].requests_per_second
+                >= 0.6 * hello.requests_per_second,
+            "post_cache_off >= 2 x plain_rpc":
+                by_name["post_cache_off"].requests_per_second
+                >= 2 * plain.requests_per_second,
+            "post_cache_off p99 <= 50 ms": by_name["post_cache_off"].p99_ms <= 50,
+            "orders >= 1 x plain_rpc":
+                by_name["orders"].requests_per_second >= plain.requests_per_second,
+            "readers' p99 with sign-ins <= 2 x alone":
+                by_name["readers_with_signins_46"].p99_ms
+                <= 2 * by_name["readers_alone_46"].p99_ms,
+            "zero errors": all(result.errors == 0 for result in results),
+            "every process <= 150 MB RSS": max(peak_mb.values()) <= 150,
+        }
+        report = {
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                        "system": platform.platform()},
+            "seconds_per_run": self.seconds, "smoke": self.smoke,
+            "results": [{**asdict(result),
+                         "x_hello": round(result.requests_per_second
+                                          / hello.requests_per_second, 3),
+                         "x_plain_rpc": round(result.requests_per_second
+                                              / plain.requests_per_second, 3)}
+                        for result in results],
+            "peak_rss_mb": {name: round(mb, 1) for name, mb in peak_mb.items()},
+            "targets": targets,
+        }
+        write_results(report)
+        return report
+
+    def stop(self) -> None:
+        self.stack.stop()
+
+
+def markdown(report: dict) -> str:
+    lines = ["| scenario | conns | req/s | × hello | × plain_rpc | p50 ms | p99 ms | errors |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in report["results"]:
+        lines.append(f"| {r['scenario']} | {r['connections']} | {r['requests_per_second']:.0f} "
+                     f"| {r['x_hello']:.2f} | {r['x_plain_rpc']:.2f} | {r['p50_ms']:.1f} "
+                     f"| {r['p99_ms']:.1f} | {r['errors']} |")
+    lines += ["", "| process | peak RSS MB |", "|---|---|"]
+    lines += [f"| {name} | {mb} |" for name, mb in sorted(report["peak_rss_mb"].items())]
+    lines += ["", "| target | met |", "|---|---|"]
+    lines += [f"| {name} | {'yes' if met else '**no**'} |"
+              for name, met in report["targets"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(report: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = "smoke" if report["smoke"] else "latest"
+    (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2))
+    (RESULTS / f"{stem}.md").write_text(markdown(report))
+    print(markdown(report))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="seconds, tiny data")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        print("wrk is missing: apt-get install wrk (make bench installs it)", file=sys.stderr)
+        return 1
+    bench = Bench(args.smoke)
+    try:
+        report = bench.run()
+    except StackError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        bench.stop()
+    return 0 if report["targets"]["zero errors"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
