@@ -42,6 +42,18 @@ def db_uris(tmp_path):
         yield uris
 
 
+# The databases must outlive the services using them: asking for db_uris first makes
+# pytest set them up before nameko's factories and tear them down after.
+@pytest.fixture
+def runner_factory(db_uris, runner_factory):
+    return runner_factory
+
+
+@pytest.fixture
+def container_factory(db_uris, container_factory):
+    return container_factory
+
+
 @pytest.fixture
 def web_session(web_config_port):
     """nameko's web_session, checking every response against /openapi.json."""
