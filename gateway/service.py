@@ -173,7 +173,8 @@ class GatewayService:
 
     @route("GET", "/products")
     def list_products(self, request: Request):
-        fetch = lambda: self.rpc.products.list_products(**request.args)  # noqa: E731
+        # One dict, not keywords: a parameter named like Python's own ("self") stays data.
+        fetch = lambda: self.rpc.products.list_products(query=dict(request.args))  # noqa: E731
         if not self.config.get("CACHE_ENABLED", True):
             return respond_with_etag(request, to_json(fetch()), "MISS")
         return self._cache().serve_listing(request, "product", fetch)

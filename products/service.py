@@ -73,11 +73,11 @@ class ProductsService(health.DatabaseHealth):
         return ProductSchema().dump(self._get_active(product_id))
 
     @rpc_method
-    def list_products(self, **query) -> dict:
-        """Returns a page of products on sale. Filters: category, min_price, max_price,
-        q (text in name or description), in_stock; sort: price, -price, name, -created_at
-        (default); page, limit."""
-        query = load(ProductQuerySchema(), query)
+    def list_products(self, query: dict | None = None, **filters) -> dict:
+        """Returns a page of products on sale. Filters, as keywords or one query dict:
+        category, min_price, max_price, q (text in name or description), in_stock; sort:
+        price, -price, name, -created_at (default); page, limit."""
+        query = load(ProductQuerySchema(), {**(query or {}), **filters})
         matching = select(Product).where(Product.is_active)
         if "category" in query:
             matching = matching.where(func.lower(Product.category) == query["category"].lower())

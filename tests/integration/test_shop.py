@@ -157,6 +157,14 @@ def test_bad_orders_get_clear_errors(shop, body, status, code):
     assert response.status_code == status and response.json()["code"] == code
 
 
+@pytest.mark.parametrize("params", [{"self": "1"}, {"query": "x"}, {"colour": "red"},
+                                    {"page": "x"}, {"min_price": "1.234"}])
+def test_odd_product_queries_are_400(shop, params):
+    api, _, _ = shop
+    response = api.http.get("/products", params=params)
+    assert response.status_code == 400 and response.json()["code"] == "VALIDATION_ERROR"
+
+
 def test_ordering_more_than_the_stock_names_the_item(shop):
     api, _, products = shop
     mug = products["Mug"]
