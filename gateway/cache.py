@@ -53,9 +53,10 @@ def etag_of(body: str) -> str:
 class ResponseCache:
     """Cached JSON bodies of resources by kind ("post", "user") and id."""
 
-    def __init__(self, redis: Redis, ttl_seconds: int):
+    def __init__(self, redis: Redis, ttl_seconds: int, enabled: bool = True):
         self.redis = redis
         self.ttl_seconds = ttl_seconds
+        self.enabled = enabled  # off: every read goes to the service (invalidation still runs)
 
     @staticmethod
     def _keys(kind: str, resource_id: str) -> list[str]:
@@ -99,9 +100,10 @@ class ResponseCache:
 
         return self._serve(request, f"{kind}-listing", lookup, store, fetch)
 
-    @staticmethod
-    def _serve(request: Request, kind: str, lookup: Callable[[], tuple[str | None, str]],
+    def _serve(self, request: Request, kind: str, lookup: Callable[[], tuple[str | None, str]],
                store: Callable[[str, str], None], fetch: Callable[[], dict]) -> Response:
+        if not self.enabled:
+            return respond_with_etag(request, to_json(fetch()), "MISS")
         try:
             body, version = lookup()
         except RedisError as error:

@@ -174,10 +174,8 @@ class GatewayService:
     @route("GET", "/products")
     def list_products(self, request: Request):
         # One dict, not keywords: a parameter named like Python's own ("self") stays data.
-        fetch = lambda: self.rpc.products.list_products(query=dict(request.args))  # noqa: E731
-        if not self.config.get("CACHE_ENABLED", True):
-            return respond_with_etag(request, to_json(fetch()), "MISS")
-        return self._cache().serve_listing(request, "product", fetch)
+        return self._cache().serve_listing(
+            request, "product", lambda: self.rpc.products.list_products(query=dict(request.args)))
 
     @route("GET", "/products/<string:product_id>")
     def get_product(self, request: Request, product_id: str):
@@ -268,22 +266,22 @@ class GatewayService:
         """Records the revocation for gateways started later, and drops the cached profile."""
         with redis_retry():
             self._revocations().revoke(payload["id"])
-            self._cache().invalidate("user", payload["id"])
+            self._forget("user", payload["id"])
 
     @event_handler("users", "user_updated", requeue_on_error=True)
     def forget_updated_user(self, payload: dict) -> None:
         with redis_retry():
-            self._cache().invalidate("user", payload["id"])
+            self._forget("user", payload["id"])
 
     @event_handler("posts", "post_updated", requeue_on_error=True)
     def forget_updated_post(self, payload: dict) -> None:
         with redis_retry():
-            self._cache().invalidate("post", payload["id"])
+            self._forget("post", payload["id"])
 
     @event_handler("posts", "post_deleted", requeue_on_error=True)
     def forget_deleted_post(self, payload: dict) -> None:
         with redis_retry():
-            self._cache().invalidate("post", payload["id"])
+            self._forget("post", payload["id"])
 
     @event_handler("products", "product_created", requeue_on_error=True)
     def forget_listings_of_new_product(self, payload: dict) -> None:
@@ -293,12 +291,12 @@ class GatewayService:
     @event_handler("products", "product_updated", requeue_on_error=True)
     def forget_updated_product(self, payload: dict) -> None:
         with redis_retry():
-            self._forget_product(payload["id"])
+            self._forget("product", payload["id"])
 
     @event_handler("products", "product_deleted", requeue_on_error=True)
     def forget_deleted_product(self, payload: dict) -> None:
         with redis_retry():
-            self._forget_product(payload["id"])
+            self._forget("product", payload["id"])
 
     # --- the gateway itself ------------------------------------------------------
 
@@ -341,19 +339,22 @@ class GatewayService:
     # --- helpers -----------------------------------------------------------------
 
     def _cache(self) -> ResponseCache:
-        return ResponseCache(self.redis, int(self.config.get("CACHE_TTL_SECONDS",
-                                                             DEFAULT_CACHE_TTL_SECONDS)))
+        return ResponseCache(
+            self.redis, int(self.config.get("CACHE_TTL_SECONDS", DEFAULT_CACHE_TTL_SECONDS)),
+            enabled=bool(self.config.get("CACHE_ENABLED", True)))
 
     def _cached(self, request: Request, kind: str, resource_id: str, fetch):
         key = canonical_id(resource_id)
-        if key is None or not self.config.get("CACHE_ENABLED", True):
+        if key is None:  # cannot name anything: let the service say 404
             return respond_with_etag(request, to_json(fetch()), "MISS")
         return self._cache().serve(request, kind, key, fetch)
 
-    def _forget_product(self, product_id: str) -> None:
+    def _forget(self, kind: str, resource_id: str) -> None:
+        """Drops a resource's cached copy, and its kind's listings; raises RedisError."""
         cache = self._cache()
-        cache.invalidate("product", product_id)
-        cache.invalidate_listings("product")
+        cache.invalidate(kind, resource_id)
+        if kind in LISTED_KINDS:
+            cache.invalidate_listings(kind)
 
     def _invalidate_now(self, kind: str, resource_id: str) -> None:
         """Drops a changed resource (and its kind's listings) before answering the write,
@@ -363,9 +364,7 @@ class GatewayService:
         if key is None:
             return
         try:
-            self._cache().invalidate(kind, key)
-            if kind in LISTED_KINDS:
-                self._cache().invalidate_listings(kind)
+            self._forget(kind, key)
         except RedisError as error:
             log.warning("could not invalidate %s %s now: %s", kind, key, error)
 

@@ -112,3 +112,11 @@ def test_a_fill_that_raced_an_invalidation_is_refused(redis_client):
     _, generation = cache.lookup("post", "p1")
     cache.fill("post", "p1", '{"title": "new"}', generation)
     assert cache.lookup("post", "p1")[0] == '{"title": "new"}'
+
+
+def test_with_the_cache_off_every_read_goes_to_the_service(start_system):
+    api = start_system(CACHE_ENABLED=False)[1]
+    _, auth = api.user_with_token()
+    post = api.post(auth)
+    for path in (f"/posts/{post['id']}", "/products"):
+        assert [api.http.get(path).headers["X-Cache"] for _ in range(2)] == ["MISS", "MISS"]
