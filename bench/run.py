@@ -17,6 +17,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,7 @@ from scripts.stack import ROOT, ManagedProcess, Settings, Stack, StackError
 
 SERVICES = ("users", "posts", "products", "orders", "notifications")
 RESULTS = ROOT / "bench" / "results"
+BASELINES = frozenset(("hello", "plain_rpc"))
 NO_LIMITS = {"RATE_LIMIT_MAX": "1000000000", "SIGNIN_RATE_LIMIT_MAX": "1000000000"}
 
 
@@ -128,8 +130,10 @@ class RssSampler(threading.Thread):
 
 
 class Bench:
-    def __init__(self, smoke: bool):
+    def __init__(self, smoke: bool, only: frozenset[str] = frozenset(), hold: bool = False):
         self.smoke = smoke
+        self.hold = hold
+        self.only = only  # scenario names to run besides the baselines; empty: all
         self.seconds = 1 if smoke else 10
         self.warmup = 0 if smoke else 3
         self.run_dir = ROOT / ".run" / "bench"
@@ -156,6 +160,8 @@ class Bench:
         raise StackError(f"{url} did not answer; see {self.run_dir}/logs")
 
     def measure(self, name: str, url: str, connections: int = 50, script: str | None = None):
+        if self.only and name not in self.only | BASELINES:
+            return None
         if self.warmup:
             run_wrk(name, url, connections, self.warmup, script)
         result = run_wrk(name, url, connections, self.seconds, script)
@@ -192,6 +198,8 @@ class Bench:
         self.wait_for(f"{url['hello']}/hello")
         self.wait_for(f"{url['plain']}/plain")
         token = seed.sign_in(url["gateway"], data)
+        if self.hold:
+            return self.wait_for_interrupt(url, token, data)
         sampler = RssSampler({name: p.popen.pid for name, p in self.processes.items()})
         sampler.start()
         post_url = f"/posts/{data['post_ids'][0]}"
@@ -211,11 +219,30 @@ class Bench:
             self.measure("readers_alone_46", url["gateway"] + post_url, connections=46),
         ]
         results.append(self.mixed(url["gateway"] + post_url, f"{url['gateway']}/signin", signin))
+        results = [result for result in results if result is not None]
         sampler.running = False
         return self.report(results, sampler.peak_mb)
 
+    def wait_for_interrupt(self, url: dict, token: str, data: dict) -> dict:
+        """--hold: the seeded stack stays up for profiling by hand until Ctrl-C."""
+        (self.run_dir / "token").write_text(token)
+        print("==> holding; Ctrl-C stops everything")
+        for name, address in url.items():
+            print(f"  {name:<8} {address}")
+        print(f"  a post:    /posts/{data['post_ids'][0]}")
+        print(f"  a token:   {self.run_dir / 'token'}")
+        print(f"  PIDs:      {self.run_dir / 'pids'}")
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return {"targets": {"zero errors": True}}
+
     def mixed(self, read_url: str, signin_url: str, signin: str) -> Measurement:
         """46 readers while 4 clients sign in without pause; the readers' figures."""
+        if self.only and "readers_with_signins_46" not in self.only:
+            return None
         signing = threading.Thread(target=run_wrk, args=(
             "signin_background", signin_url, 4, self.seconds + self.warmup + 1, signin))
         signing.start()
@@ -226,6 +253,9 @@ class Bench:
     def report(self, results: list[Measurement], peak_mb: dict) -> dict:
         by_name = {result.scenario: result for result in results}
         hello, plain = by_name["hello"], by_name["plain_rpc"]
+        if self.only:  # a partial run: no target is judged on it
+            return self.write(results, peak_mb, hello, plain, {
+                "zero errors": all(result.errors == 0 for result in results)})
         targets = {
             "post_cache_hit >= 0.6 x hello":
                 by_name["post_cache_hit"].requests_per_second
@@ -242,11 +272,14 @@ class Bench:
             "zero errors": all(result.errors == 0 for result in results),
             "every process <= 150 MB RSS": max(peak_mb.values()) <= 150,
         }
+        return self.write(results, peak_mb, hello, plain, targets)
+
+    def write(self, results, peak_mb, hello, plain, targets) -> dict:
         report = {
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                         "system": platform.platform()},
-            "seconds_per_run": self.seconds, "smoke": self.smoke,
+            "seconds_per_run": self.seconds, "smoke": self.smoke, "partial": bool(self.only),
             "results": [{**asdict(result),
                          "x_hello": round(result.requests_per_second
                                           / hello.requests_per_second, 3),
@@ -280,7 +313,7 @@ def markdown(report: dict) -> str:
 
 def write_results(report: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = "smoke" if report["smoke"] else "latest"
+    stem = "smoke" if report["smoke"] else "partial" if report["partial"] else "latest"
     (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2))
     (RESULTS / f"{stem}.md").write_text(markdown(report))
     print(markdown(report))
@@ -290,11 +323,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="seconds, tiny data")
+    parser.add_argument("--only", default="",
+                        help="comma-separated scenarios to run besides the baselines")
+    parser.add_argument("--hold", action="store_true",
+                        help="start and seed everything, then wait (for profiling by hand)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is missing: apt-get install wrk (make bench installs it)", file=sys.stderr)
         return 1
-    bench = Bench(args.smoke)
+    bench = Bench(args.smoke, frozenset(filter(None, args.only.split(","))), args.hold)
     try:
         report = bench.run()
     except StackError as error:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from collections.abc import Callable
 
 from redis import Redis, RedisError
@@ -46,6 +47,18 @@ return 1
 """
 
 
+def canonical_id(value: str) -> str | None:
+    """The id as services write it (lower-case UUID), so cache keys match their events."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+def entry_key(kind: str, resource_id: str) -> str:
+    return f"cache:{kind}:{resource_id}"
+
+
 def etag_of(body: str) -> str:
     return '"' + hashlib.blake2b(body.encode(), digest_size=12).hexdigest() + '"'
 
@@ -60,7 +73,7 @@ class ResponseCache:
 
     @staticmethod
     def _keys(kind: str, resource_id: str) -> list[str]:
-        return [f"cache:{kind}:{resource_id}", f"cache-gen:{kind}:{resource_id}"]
+        return [entry_key(kind, resource_id), f"cache-gen:{kind}:{resource_id}"]
 
     def lookup(self, kind: str, resource_id: str) -> tuple[str | None, str]:
         """(the cached body or None, the generation to fill against)."""

@@ -14,11 +14,13 @@ import uuid
 import nameko_redis
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer
+from redis import RedisError
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from gateway import metrics
+from gateway.cache import canonical_id, entry_key, respond_with_etag
 from gateway.cors import CorsPolicy
 from gateway.errors import (
     EXPECTED_ERRORS,
@@ -87,6 +89,7 @@ class GatewayWsgiApp:
         self.cors = CorsPolicy.from_config(config)
         self.limiter = RateLimiter.from_config(config, with_prefixes(SIGN_IN_PATHS))
         self.limits_enabled = bool(config.get("RATE_LIMIT_ENABLED", True))
+        self.cache_enabled = bool(config.get("CACHE_ENABLED", True))
         # The service's own Redis and token dependencies serve this layer too.
         self.redis_provider = find_dependency(server.container, nameko_redis.Redis)
         token_service = find_dependency(server.container, TokenService)
@@ -122,20 +125,53 @@ class GatewayWsgiApp:
         adapter = self.url_map.bind_to_environ(request.environ)
         if request.method == "OPTIONS":
             return self.options(request, adapter)
-        verdict = self.count_request(request)
+        try:
+            match = adapter.match(return_rule=True)
+        except HTTPException as exc:
+            match = exc
+        cached_kind, cache_key = self.cache_entry(request, match)
+        verdict, cached = self.count_request(request, cache_key)
         if verdict is not None and not verdict.allowed:
             response = error_response(429, "RATE_LIMITED", "Too many requests; slow down.")
+        elif cached is not None:
+            # A hit needs no worker: answered here, in the round trip that counted it.
+            request.route_template = route_template(match[0].rule)
+            metrics.observe_cache(cached_kind, "hit")
+            response = respond_with_etag(request, cached, "HIT")
         else:
-            response = self.dispatch(request, adapter)
+            response = self.dispatch(request, match)
         if verdict is not None:
             response.headers.update(verdict.headers())
         return response
 
-    def count_request(self, request: Request) -> Verdict | None:
-        if (not self.limits_enabled or self.redis_provider is None
-                or request.path in UNLIMITED_PATHS):
+    def cache_entry(self, request: Request, match) -> tuple[str | None, str | None]:
+        """(kind, key) of the cache entry that may answer this request, if any."""
+        if not self.cache_enabled or request.method != "GET" or isinstance(match, Exception):
+            return None, None
+        rule, values = match
+        kind = getattr(rule.endpoint, "cached", None)
+        if kind is None or (rule.endpoint.cached_for_anonymous_only
+                            and "Authorization" in request.headers):
+            return None, None
+        resource_id = canonical_id(next(iter(values.values()), ""))
+        return (kind, entry_key(kind, resource_id)) if resource_id else (None, None)
+
+    def count_request(self, request: Request,
+                      cache_key: str | None) -> tuple[Verdict | None, str | None]:
+        """The rate limit verdict (None when not limited) and the cached body, if any."""
+        if self.redis_provider is None or self.redis_provider.client is None:
+            return None, None
+        if not self.limits_enabled or request.path in UNLIMITED_PATHS:
+            return None, self.read_cache(cache_key)
+        return self.limiter.check(self.redis_provider.client, request, self.tokens, cache_key)
+
+    def read_cache(self, cache_key: str | None) -> str | None:
+        if cache_key is None:
             return None
-        return self.limiter.check(self.redis_provider.client, request, self.tokens)
+        try:
+            return self.redis_provider.client.get(cache_key)
+        except RedisError:
+            return None  # the route serves it uncached and says so
 
     def options(self, request: Request, adapter) -> Response:
         """Preflights (and plain OPTIONS): 204 with what the route allows, or 404."""
@@ -149,16 +185,15 @@ class GatewayWsgiApp:
                 request.headers.get("Origin"), requested, allowed))
         return Response(status=204, headers=headers)
 
-    def dispatch(self, request: Request, adapter) -> Response:
-        try:
-            if (request.content_length or 0) > self.max_body_bytes:
-                raise RequestEntityTooLarge(
-                    f"The body is larger than {self.max_body_bytes} bytes.")
-            rule, values = adapter.match(return_rule=True)
-        except NotFound:
+    def dispatch(self, request: Request, match) -> Response:
+        if isinstance(match, NotFound):
             return error_response(404, "NOT_FOUND", f"No route for {request.path[:200]}.")
-        except HTTPException as exc:
-            return response_for_exception(exc)
+        if isinstance(match, HTTPException):
+            return response_for_exception(match)
+        if (request.content_length or 0) > self.max_body_bytes:
+            return response_for_exception(RequestEntityTooLarge(
+                f"The body is larger than {self.max_body_bytes} bytes."))
+        rule, values = match
         request.path_values = values
         request.route_template = route_template(rule.rule)
         return rule.endpoint.handle_request(request)
@@ -205,15 +240,20 @@ def find_dependency(container, kind: type):
 class Route(HttpRequestHandler):
     """An @http entrypoint whose results become JSON bodies and errors the table's status.
 
+    `cached="post"` names the cache kind of a GET whose first path value is the id.
     A route returns a JSON-able payload, or (status, payload), or (status, headers,
     payload); a payload of None is an empty body.
     """
 
     server = GatewayWebServer()
 
-    def __init__(self, method: str, url: str, **kwargs):
+    def __init__(self, method: str, url: str, cached: str | None = None,
+                 cached_for_anonymous_only: bool = False, **kwargs):
         kwargs.setdefault("expected_exceptions", EXPECTED_ERRORS)
         super().__init__(method, url, **kwargs)
+        # The cache kind whose entries answer this GET; the web layer serves hits itself.
+        self.cached = cached
+        self.cached_for_anonymous_only = cached_for_anonymous_only
 
     def response_from_result(self, result) -> Response:
         if isinstance(result, Response):

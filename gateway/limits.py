@@ -21,19 +21,24 @@ from shop.tokens import Tokens
 
 log = logging.getLogger(__name__)
 
-# Each key: count this hit; the first hit of a window starts its expiry. Returns
-# count and milliseconds left, per key.
+# The first ARGV[1] keys are windows: count this hit, and the first hit of a window
+# starts its expiry; returns count and milliseconds left per window. A key after the
+# windows is a cache entry read in the same round trip (false when absent).
 _HIT = """
+local windows = tonumber(ARGV[1])
 local result = {}
-for i, key in ipairs(KEYS) do
-  local count = redis.call('INCR', key)
-  local ttl = redis.call('PTTL', key)
+for i = 1, windows do
+  local count = redis.call('INCR', KEYS[i])
+  local ttl = redis.call('PTTL', KEYS[i])
   if ttl < 0 then
-    redis.call('PEXPIRE', key, ARGV[i])
-    ttl = tonumber(ARGV[i])
+    redis.call('PEXPIRE', KEYS[i], ARGV[i + 1])
+    ttl = tonumber(ARGV[i + 1])
   end
   result[#result + 1] = count
   result[#result + 1] = ttl
+end
+if #KEYS > windows then
+  result[#result + 1] = redis.call('GET', KEYS[#KEYS])
 end
 return result
 """
@@ -80,6 +85,7 @@ class RateLimiter:
         self.sign_in = sign_in
         self.trusted_proxies = trusted_proxies
         self.guarded_paths = guarded_paths
+        self._script = None
 
     @classmethod
     def from_config(cls, config: dict, guarded_paths: frozenset[str]) -> RateLimiter:
@@ -110,20 +116,30 @@ class RateLimiter:
             pass  # limited by address; the route itself answers 401
         return "ip:" + self.client_ip(request)
 
-    def check(self, redis: Redis, request: Request, tokens: Tokens) -> Verdict | None:
-        """Counts this request; the verdict of its tightest window, or None without Redis."""
+    def hit_script(self, redis: Redis):
+        """The counting script, sent as EVALSHA (its text again only after a Redis restart)."""
+        if self._script is None or self._script.registered_client is not redis:
+            self._script = redis.register_script(_HIT)
+        return self._script
+
+    def check(self, redis: Redis, request: Request, tokens: Tokens,
+              also_read: str | None = None) -> tuple[Verdict | None, str | None]:
+        """Counts this request: the verdict of its tightest window (None without Redis),
+        and the value at also_read, a cache entry fetched in the same round trip."""
         windows = [(self.general, f"rate:general:{self.client_key(request, tokens)}")]
         if request.method == "POST" and request.path in self.guarded_paths:
             windows.append((self.sign_in, f"rate:sign-in:{self.client_ip(request)}"))
+        keys = [key for _, key in windows] + ([also_read] if also_read else [])
         try:
-            counts = redis.eval(_HIT, len(windows), *[key for _, key in windows],
-                                *[int(limit.window_seconds * 1000) for limit, _ in windows])
+            reply = self.hit_script(redis)(keys=keys, args=[
+                len(windows), *[int(limit.window_seconds * 1000) for limit, _ in windows]])
         except RedisError as error:
             log.warning("rate limits unavailable, letting the request through: %s", error)
-            return None
-        verdicts = [Verdict(limit, int(counts[2 * i]), math.ceil(int(counts[2 * i + 1]) / 1000))
+            return None, None
+        verdicts = [Verdict(limit, int(reply[2 * i]), math.ceil(int(reply[2 * i + 1]) / 1000))
                     for i, (limit, _) in enumerate(windows)]
+        cached = reply[2 * len(windows)] if also_read and len(reply) > 2 * len(windows) else None
         denied = [verdict for verdict in verdicts if not verdict.allowed]
         if denied:
-            return max(denied, key=lambda verdict: verdict.reset_seconds)
-        return min(verdicts, key=lambda verdict: verdict.remaining)
+            return max(denied, key=lambda verdict: verdict.reset_seconds), cached
+        return min(verdicts, key=lambda verdict: verdict.remaining), cached

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from contextlib import contextmanager
 
 import eventlet
@@ -22,7 +21,7 @@ from werkzeug.wrappers import Request, Response
 import shop
 from gateway import docs, metrics
 from gateway.auth import Revocations, RevokedUsers, actor_from_request
-from gateway.cache import ResponseCache, respond_with_etag
+from gateway.cache import ResponseCache, canonical_id, respond_with_etag
 from gateway.errors import to_json
 from gateway.http import route
 from gateway.openapi import openapi_document
@@ -51,14 +50,6 @@ def redis_retry():
     except RedisError:
         eventlet.sleep(REDIS_RETRY_DELAY_SECONDS)  # keeps the redelivery from spinning
         raise
-
-
-def canonical_id(value: str) -> str | None:
-    """The id as services write it (lower-case UUID), so cache keys match their events."""
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        return None
 
 
 class StartTime(DependencyProvider):
@@ -103,7 +94,7 @@ class GatewayService:
         actor = self._actor(request)
         return self.rpc.users.get_user(actor["id"], actor=actor)
 
-    @route("GET", "/users/<string:user_id>")
+    @route("GET", "/users/<string:user_id>", cached="user", cached_for_anonymous_only=True)
     def get_user(self, request: Request, user_id: str):
         actor = self._actor(request, required=False)
         if actor is not None:  # what a signed-in viewer sees may be theirs alone: never shared
@@ -137,7 +128,7 @@ class GatewayService:
             page=request.args.get("page", 1), limit=request.args.get("limit", 20),
             author_id=request.args.get("author_id"))
 
-    @route("GET", "/posts/<string:post_id>")
+    @route("GET", "/posts/<string:post_id>", cached="post")
     def get_post(self, request: Request, post_id: str):
         return self._cached(request, "post", post_id, lambda: self.rpc.posts.get_post(post_id))
 
@@ -177,7 +168,7 @@ class GatewayService:
         return self._cache().serve_listing(
             request, "product", lambda: self.rpc.products.list_products(query=dict(request.args)))
 
-    @route("GET", "/products/<string:product_id>")
+    @route("GET", "/products/<string:product_id>", cached="product")
     def get_product(self, request: Request, product_id: str):
         return self._cached(request, "product", product_id,
                             lambda: self.rpc.products.get_product(product_id))
