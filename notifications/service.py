@@ -13,7 +13,6 @@ from datetime import timedelta
 
 from nameko.dependency_providers import Config
 from nameko.events import event_handler
-from nameko.rpc import rpc
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -26,6 +25,7 @@ from shop import health
 from shop.context import RequestContext
 from shop.database import Database, fetch_page
 from shop.errors import DOMAIN_ERRORS, NotFound
+from shop.rpc import rpc
 from shop.schemas import load, load_author, parse_id, utcnow
 from shop.timers import every
 

@@ -87,7 +87,13 @@ class OrderPlacement:
                       idempotency_key=self.idempotency_key,
                       request_fingerprint=self.fingerprint, items=items)
         self.session.add(order)
-        self.session.commit()
+        # Every value was just written here: reading them back after the commit (what
+        # expiring does) would cost two queries for nothing.
+        self.session.expire_on_commit = False
+        try:
+            self.session.commit()
+        finally:
+            self.session.expire_on_commit = True
         return order
 
     def confirm(self, order: Order) -> None:

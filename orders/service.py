@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from nameko.events import EventDispatcher
-from nameko.rpc import rpc
 from sqlalchemy import select, update
 
 from orders.models import Base, Order
@@ -22,7 +21,7 @@ from shop import health
 from shop.context import RequestContext
 from shop.database import Database, fetch_page
 from shop.errors import DOMAIN_ERRORS, Conflict, Forbidden, NotFound
-from shop.rpc import DeadlineRpc
+from shop.rpc import DeadlineRpc, rpc
 from shop.schemas import acts_for, is_admin, load, load_actor, load_author, parse_id
 from shop.timers import every
 

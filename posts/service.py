@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from nameko.events import EventDispatcher, event_handler
-from nameko.rpc import rpc
 from sqlalchemy import delete, select
 
 from posts.models import Base, Comment, Post
@@ -19,6 +18,7 @@ from shop import health
 from shop.context import RequestContext
 from shop.database import Database, fetch_page
 from shop.errors import DOMAIN_ERRORS, Forbidden, NotFound
+from shop.rpc import rpc
 from shop.schemas import PageSchema, acts_for, load, load_actor, load_author, parse_id
 
 rpc_method = rpc(expected_exceptions=DOMAIN_ERRORS)

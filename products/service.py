@@ -7,7 +7,6 @@ import uuid
 
 from nameko.dependency_providers import Config
 from nameko.events import EventDispatcher
-from nameko.rpc import rpc
 from sqlalchemy import func, or_, select, update
 
 from products import stock
@@ -24,7 +23,8 @@ from shop import health
 from shop.context import RequestContext
 from shop.database import Database, fetch_page
 from shop.errors import DOMAIN_ERRORS, Conflict, Forbidden, NotFound
-from shop.money import cents
+from shop.money import cents, from_cents
+from shop.rpc import rpc
 from shop.schemas import is_admin, load, load_actor, parse_id, utcnow
 from shop.timers import every
 
@@ -151,16 +151,14 @@ class ProductsService(health.DatabaseHealth):
         "quantity"}]}; the same order_id again returns the same reservation. Raises
         NotFound (unknown or inactive products) or InsufficientStock."""
         request = load(ReservationRequestSchema(), {"order_id": order_id, "items": items})
-        reservation, changes = stock.reserve(
+        held, changes = stock.reserve(
             self.db.session, request["order_id"], request["items"],
             float(self.config.get("RESERVATION_TTL_SECONDS", 900)))
         self._announce(changes)
-        names = {change.product_id: change.name for change in changes}
-        return {"order_id": reservation.order_id, "items": [
+        return {"order_id": request["order_id"], "items": [
             {"product_id": item.product_id, "quantity": item.quantity,
-             "unit_price": str(item.unit_price),
-             "name": names.get(item.product_id) or self._name_of(item.product_id)}
-            for item in reservation.items]}
+             "unit_price": str(from_cents(item.unit_price_cents)), "name": item.name}
+            for item in held]}
 
     @rpc_method
     def commit_reservation(self, order_id: str) -> dict:

@@ -27,12 +27,21 @@ class StockChange:
     after: int
 
 
+@dataclass(frozen=True)
+class ReservedItem:
+    product_id: str
+    name: str
+    quantity: int
+    unit_price_cents: int
+
+
 def reserve(session: Session, order_id: str, items: list[dict],
-            ttl_seconds: float) -> tuple[Reservation, list[StockChange]]:
-    """Holds stock for every item of an order, or raises and holds none."""
+            ttl_seconds: float) -> tuple[list[ReservedItem], list[StockChange]]:
+    """Holds stock for every item of an order, or raises and holds none. Returns what is
+    held (the earlier reservation's items when the order was reserved before)."""
     existing = session.get(Reservation, order_id)
     if existing is not None:
-        return _already_reserved(existing), []
+        return _already_reserved(session, existing), []
     wanted = {item["product_id"]: item["quantity"] for item in items}
     products = {product.id: product for product in session.scalars(
         select(Product).where(Product.id.in_(wanted), Product.is_active))}
@@ -58,25 +67,31 @@ def reserve(session: Session, order_id: str, items: list[dict],
         for product_id, shortage in short.items():
             shortage["available"] = session.get(Product, product_id).stock
         raise InsufficientStock("Not enough stock for some items.", {"items": short})
-    reservation = Reservation(order_id=order_id, status="held",
-                              expires_at=utcnow() + timedelta(seconds=ttl_seconds))
-    reservation.items = [
-        ReservationItem(product_id=product_id, quantity=quantity,
-                        unit_price_cents=products[product_id].price_cents)
-        for product_id, quantity in wanted.items()]
-    session.add(reservation)
+    # Taken before the commit, which expires every loaded object.
+    held = [ReservedItem(product_id, products[product_id].name, quantity,
+                         products[product_id].price_cents)
+            for product_id, quantity in wanted.items()]
+    session.add(Reservation(
+        order_id=order_id, status="held", expires_at=utcnow() + timedelta(seconds=ttl_seconds),
+        items=[ReservationItem(product_id=item.product_id, quantity=item.quantity,
+                               unit_price_cents=item.unit_price_cents) for item in held]))
     try:
         session.commit()
     except IntegrityError:  # the same order reserved concurrently: that one stands
         session.rollback()
-        return _already_reserved(session.get(Reservation, order_id)), []
-    return reservation, changes
+        return _already_reserved(session, session.get(Reservation, order_id)), []
+    return held, changes
 
 
-def _already_reserved(reservation: Reservation) -> Reservation:
+def _already_reserved(session: Session, reservation: Reservation) -> list[ReservedItem]:
     if reservation.status == "released":
         raise Conflict("This order's reservation was released; place the order again.")
-    return reservation
+    rows = session.execute(
+        select(ReservationItem.product_id, Product.name, ReservationItem.quantity,
+               ReservationItem.unit_price_cents)
+        .join(Product, Product.id == ReservationItem.product_id)
+        .where(ReservationItem.order_id == reservation.order_id))
+    return [ReservedItem(*row) for row in rows]
 
 
 def release(session: Session, order_id: str) -> list[StockChange]:

@@ -1,7 +1,8 @@
 """The health check every service with a database answers (GET /health/services asks it)."""
 
-from nameko.rpc import rpc
 from sqlalchemy import text
+
+from shop.rpc import rpc
 
 
 class DatabaseHealth:

@@ -17,15 +17,62 @@ from __future__ import annotations
 import time
 import uuid
 
-from nameko.amqp.publish import UndeliverableMessage
+from nameko import constants
+from nameko.amqp.publish import Publisher, UndeliverableMessage
 from nameko.extensions import DependencyProvider
-from nameko.rpc import MethodProxy, ReplyListener, Rpc, RpcReply, get_rpc_exchange
+from nameko.rpc import (
+    MethodProxy,
+    ReplyListener,
+    Responder,
+    Rpc,
+    RpcConsumer,
+    RpcReply,
+    get_rpc_exchange,
+)
 
 from shop.errors import ServiceTimeout, ServiceUnavailable
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
 DEADLINE_KEY = "deadline"
 INHERITED_SHARE = 0.8
+
+
+class UnconfirmedPublisher(Publisher):
+    use_confirms = False
+
+
+class UnconfirmedResponder(Responder):
+    publisher_cls = UnconfirmedPublisher
+
+
+class ReplyingConsumer(RpcConsumer):
+    """Sends replies without waiting for the broker's publish confirm.
+
+    A confirm costs a broker round trip per call and guards nothing here: a reply that is
+    lost is a call its caller's deadline ends (ServiceTimeout), confirmed or not. Requests
+    keep confirms (with mandatory, they are how an absent service is noticed), and events
+    keep them too: no one waits on an event, so only the confirm says it was stored.
+    """
+
+    def handle_result(self, message, result, exc_info):
+        config = self.container.config
+        responder = UnconfirmedResponder(
+            config[constants.AMQP_URI_CONFIG_KEY], get_rpc_exchange(config),
+            config.get(constants.SERIALIZER_CONFIG_KEY, constants.DEFAULT_SERIALIZER),
+            message, ssl=config.get(constants.AMQP_SSL_CONFIG_KEY),
+            login_method=config.get(constants.LOGIN_METHOD_CONFIG_KEY))
+        result, exc_info = responder.send_response(result, exc_info)
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
+
+
+class RpcMethod(Rpc):
+    """nameko's @rpc, replying through ReplyingConsumer."""
+
+    rpc_consumer = ReplyingConsumer()
+
+
+rpc = RpcMethod.decorator
 
 
 class DeadlineRpc(DependencyProvider):

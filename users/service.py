@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from nameko.events import EventDispatcher
-from nameko.rpc import rpc
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -11,6 +10,7 @@ from shop import health
 from shop.context import RequestContext
 from shop.database import Database, fetch_page
 from shop.errors import DOMAIN_ERRORS, Conflict, Forbidden, NotFound, Unauthorized
+from shop.rpc import rpc
 from shop.schemas import PageSchema, acts_for, is_admin, load, load_actor, parse_id
 from shop.tokens import TokenService
 from users.models import Base, User
