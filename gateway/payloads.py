@@ -19,7 +19,9 @@ def json_body(request: Request) -> dict:
     raw = bounded_body(request)
     try:
         body = json.loads(raw)
-    except (ValueError, RecursionError) as error:
+    except RecursionError:
+        raise MalformedJson("The body is nested too deeply.") from None
+    except ValueError as error:
         raise MalformedJson(f"The body is not valid JSON: {str(error)[:200]}.") from None
     if not isinstance(body, dict):
         raise InvalidInput("The body must be a JSON object.", {"_schema": ["Not an object."]})

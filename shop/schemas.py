@@ -14,8 +14,35 @@ MAX_PAGE_SIZE = 100
 ROLES = ("user", "admin")
 
 
+UNSTORABLE_TEXT = "Text must not contain NUL characters or unpaired surrogates."
+
+
+def unstorable_text(data: Any) -> Any:
+    """Per-field messages for text no database can store, else None: NUL characters
+    (PostgreSQL refuses them) and unpaired surrogates (they have no UTF-8 form)."""
+    if isinstance(data, str):
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError:
+            return [UNSTORABLE_TEXT]
+        return [UNSTORABLE_TEXT] if "\x00" in data else None
+    if isinstance(data, dict | list):
+        pairs = data.items() if isinstance(data, dict) else enumerate(data)
+        found = {key: messages for key, value in pairs
+                 if (messages := unstorable_text(value)) is not None}
+        return found or None
+    return None
+
+
 def load(schema: Schema, data: Any) -> dict:
     """Validates data with schema, raising InvalidInput with per-field messages."""
+    try:
+        unstorable = unstorable_text(data)
+    except RecursionError:
+        raise InvalidInput("The input is nested too deeply.", {"_schema": ["Too deep."]}) from None
+    if unstorable:
+        raise InvalidInput("The input is not valid.", unstorable if isinstance(
+            unstorable, dict) else {"_schema": unstorable})
     try:
         return schema.load(data if data is not None else {})
     except ValidationError as error:

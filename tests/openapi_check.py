@@ -23,8 +23,21 @@ def template_of(path: str) -> str | None:
     return next((template for pattern, template in _templates() if pattern.match(path)), None)
 
 
+# What no JSON body may ever hold: password hashes, stack traces, internal libraries'
+# names, connection URLs with their credentials.
+LEAKS = re.compile(r"\$2[aby]\$\d\d\$|Traceback|File \"|sqlalchemy|psycopg|"
+                   r"kombu|amqp://|redis://|postgresql://")
+
+
+def check_no_leaks(method: str, path: str, response) -> None:
+    if response.headers.get("Content-Type", "").startswith("application/json"):
+        leak = LEAKS.search(response.text)
+        assert leak is None, f"{method} {path} {response.status_code} leaks {leak.group()!r}"
+
+
 def check_response(method: str, path: str, response) -> None:
-    """Raises AssertionError when response breaks the document."""
+    """Raises AssertionError when response breaks the document or leaks a secret."""
+    check_no_leaks(method, path, response)
     if method in ("HEAD", "OPTIONS") or response.status_code in (204, 304):
         return
     document = openapi_document()
