@@ -18,11 +18,25 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from orders.models import Order, OrderItem
-from shop.errors import IdempotencyKeyReused, ServiceTimeout, ServiceUnavailable
+from shop.errors import Conflict, IdempotencyKeyReused, ServiceTimeout, ServiceUnavailable
 from shop.money import cents
 
 log = logging.getLogger(__name__)
 UNREACHABLE = (ServiceUnavailable, ServiceTimeout)
+
+
+IDEMPOTENT_ORDERS = uuid.UUID("6f0d5d7e-8a43-4f7e-9d55-0b8e0f6c1a52")
+
+
+def order_id_for(user_id: str, idempotency_key: str | None, fingerprint: str) -> str:
+    """A new id, or, under an Idempotency-Key, the same id for every replay of one body.
+
+    Replays that arrive together then share one reservation (products reserves once per
+    order id) instead of each holding stock until the first one is saved.
+    """
+    if idempotency_key is None:
+        return str(uuid.uuid4())
+    return str(uuid.uuid5(IDEMPOTENT_ORDERS, f"{user_id}:{idempotency_key}:{fingerprint}"))
 
 
 class OrderPlacement:
@@ -36,7 +50,7 @@ class OrderPlacement:
         self.request = request
         self.fingerprint = fingerprint
         self.idempotency_key = idempotency_key
-        self.order_id = str(uuid.uuid4())
+        self.order_id = order_id_for(user_id, idempotency_key, fingerprint)
 
     def run(self) -> tuple[Order, bool]:
         """Returns (the order, whether it was placed earlier under the same key)."""
@@ -48,8 +62,10 @@ class OrderPlacement:
             order = self.save(reservation)
         except IntegrityError:  # the same key won a race with us: that order stands
             self.session.rollback()
-            self.release()
-            return self.earlier_order(), True
+            earlier = self.earlier_order()
+            if earlier.id != self.order_id:  # a reservation of our own, not the winner's
+                self.release()
+            return earlier, True
         except Exception:
             self.session.rollback()
             self.release()
@@ -70,7 +86,11 @@ class OrderPlacement:
 
     def reserve(self) -> dict:
         try:
-            return self.products.reserve_stock(self.order_id, self.request["items"])
+            try:
+                return self.products.reserve_stock(self.order_id, self.request["items"])
+            except Conflict:  # an earlier failed try under this key gave its hold back
+                self.order_id = str(uuid.uuid4())
+                return self.products.reserve_stock(self.order_id, self.request["items"])
         except UNREACHABLE:
             self.release(wait=False)
             raise ServiceUnavailable("Products cannot be reserved right now; try again.",

@@ -71,3 +71,19 @@ def system(started):
 @pytest.fixture
 def api(started):
     return started[1]
+
+
+@pytest.fixture
+def shop(api):
+    """An admin with a small catalogue, and the api."""
+    _, admin = api.user_with_token("root", role="admin")
+    products = {}
+    for name, price, category, stock in [("Desk lamp", "30.00", "home", 10),
+                                         ("Mug", "8.50", "kitchen", 3),
+                                         ("Floor lamp", "99.00", "home", 0)]:
+        response = api.http.post("/products", headers=admin, json={
+            "name": name, "price": price, "category": category, "stock": stock,
+            "description": f"A {name.lower()}."})
+        assert response.status_code == 201, response.text
+        products[name] = response.json()
+    return api, admin, products

@@ -13,9 +13,7 @@ import redis
 from nameko.testing.utils import find_free_port
 
 
-@pytest.fixture
-def private_redis(tmp_path):
-    port = find_free_port()
+def start_redis(port, tmp_path):
     process = subprocess.Popen(
         [shutil.which("redis-server"), "--bind", "127.0.0.1", "--port", str(port), "--save", "",
          "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
@@ -26,17 +24,24 @@ def private_redis(tmp_path):
             break
         except redis.ConnectionError:
             time.sleep(0.05)
-    process.port = port
-    yield process
     client.close()
-    if process.poll() is None:
-        process.terminate()
-    process.wait(10)
+    process.port = port
+    return process
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    started = [start_redis(find_free_port(), tmp_path)]
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.terminate()
+        process.wait(10)
 
 
 @pytest.fixture
 def api_on_private_redis(start_system, private_redis):
-    uri = f"redis://127.0.0.1:{private_redis.port}/0"
+    uri = f"redis://127.0.0.1:{private_redis[0].port}/0"
     return start_system(REDIS_URIS={"default": uri}, RATE_LIMIT_MAX=50)[1]
 
 
@@ -45,7 +50,8 @@ def stop(process):
     process.wait(10)
 
 
-def test_redis_stopped_mid_test_leaves_the_api_working(api_on_private_redis, private_redis):
+def test_redis_stopped_mid_test_leaves_the_api_working_and_its_return_is_noticed(
+        api_on_private_redis, private_redis, tmp_path):
     api = api_on_private_redis
     user, auth = api.user_with_token()
     post = api.post(auth)
@@ -54,7 +60,7 @@ def test_redis_stopped_mid_test_leaves_the_api_working(api_on_private_redis, pri
     assert api.http.get(path).headers["X-Cache"] == "HIT"
     assert "RateLimit-Limit" in api.http.get("/posts").headers
 
-    stop(private_redis)
+    stop(private_redis[0])
 
     served = api.http.get(path)
     assert served.status_code == 200 and served.headers["X-Cache"] == "MISS"
@@ -67,12 +73,17 @@ def test_redis_stopped_mid_test_leaves_the_api_working(api_on_private_redis, pri
     assert api.http.get("/users/me", headers=auth).status_code == 200
     assert api.http.get("/health/services").status_code == 200
 
+    private_redis.append(start_redis(private_redis[0].port, tmp_path))  # back, empty
+    assert api.http.get(path).headers["X-Cache"] == "MISS"
+    assert api.http.get(path).headers["X-Cache"] == "HIT"
+    assert "RateLimit-Limit" in api.http.get("/posts").headers
+
 
 def test_a_deleted_users_token_is_refused_even_with_redis_down(api_on_private_redis,
                                                                private_redis):
     api = api_on_private_redis
     user, auth = api.user_with_token()
-    stop(private_redis)
+    stop(private_redis[0])
     assert api.http.delete(f"/users/{user['id']}", headers=auth).status_code == 204
     for _ in range(50):  # the broadcast event reaches this gateway in milliseconds
         me = api.http.get("/users/me", headers=auth)

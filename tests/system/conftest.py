@@ -1,0 +1,118 @@
+"""Real `nameko run` processes for system tests, each stopped by its PID."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from nameko.standalone.rpc import ClusterRpcProxy
+from nameko.testing.utils import find_free_port
+
+from tests.conftest import TEST_JWT_SECRET, redis_uri_for_tests
+from tests.databases import ScratchDatabases
+
+ROOT = Path(__file__).resolve().parents[2]
+NAMEKO = str(Path(sys.executable).parent / "nameko")
+RPC_TIMEOUT_SECONDS = 2
+
+
+class Processes:
+    """Starts services as child processes and stops each by its PID."""
+
+    def __init__(self, env: dict, log_dir: Path):
+        self.env = env
+        self.log_dir = log_dir
+        self.started: dict[str, subprocess.Popen] = {}
+
+    def start(self, service: str, name: str | None = None, **env) -> subprocess.Popen:
+        name = name or service
+        log = open(self.log_dir / f"{name}.log", "wb")
+        process = subprocess.Popen(
+            [NAMEKO, "run", "--config", "config.yml", f"{service}.service"],
+            cwd=ROOT, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT)
+        self.started[name] = process
+        return process
+
+    def log(self, name: str) -> str:
+        return (self.log_dir / f"{name}.log").read_text()
+
+    def stop(self, service: str, timeout: float = 15) -> int:
+        process = self.started[service]
+        process.send_signal(signal.SIGTERM)
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise
+
+    def stop_all(self) -> None:
+        for process in self.started.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+def migrated_databases(tmp_path):
+    """This test's databases, made by the services' migrations as `make run` makes them."""
+    with ScratchDatabases.on_test_server(tmp_path, make_tables=False) as uris:
+        env = {**os.environ, "DB_URIS": json.dumps(uris)}
+        subprocess.run([sys.executable, "-m", "shop.migrate"], cwd=ROOT, env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        yield uris
+
+
+@pytest.fixture
+def processes(rabbit_config, tmp_path, redis_client, migrated_databases):
+    port = find_free_port()
+    env = {
+        **os.environ,
+        "AMQP_URI": rabbit_config["AMQP_URI"],
+        "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+        "DB_URIS": json.dumps(migrated_databases),
+        "REDIS_URI": redis_uri_for_tests(),
+        "JWT_SECRET": TEST_JWT_SECRET,
+        "BCRYPT_ROUNDS": "4",
+        "RPC_TIMEOUT_SECONDS": str(RPC_TIMEOUT_SECONDS),
+        "RATE_LIMIT_MAX": "1000000",  # tests that are about limits set their own
+        "SIGNIN_RATE_LIMIT_MAX": "1000000",
+        "RUN_DIR": str(tmp_path),
+        "PYTHONWARNINGS": "ignore::DeprecationWarning",
+    }
+    group = Processes(env, tmp_path)
+    group.base_url = f"http://127.0.0.1:{port}"
+    group.rpc_config = {"AMQP_URI": rabbit_config["AMQP_URI"]}
+    yield group
+    group.stop_all()
+
+
+def wait_for_services(base_url: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base_url}/health/services", timeout=3).status_code == 200:
+                return
+        except requests.RequestException:  # not listening yet, or probing slowly
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the services did not come up")
+
+
+def sign_up_and_in(base_url: str, name: str = "ada", admin: bool = False,
+                   config: dict | None = None) -> dict:
+    """Authorization headers of a new user (made an admin over RPC when asked)."""
+    body = {"name": name, "email": f"{name}@example.com", "password": "correct horse"}
+    signed_up = requests.post(f"{base_url}/users", json=body)
+    assert signed_up.status_code == 201, signed_up.text
+    if admin:
+        with ClusterRpcProxy(config) as rpc:
+            rpc.users.set_role(signed_up.json()["id"], "admin")
+    credentials = {"email": body["email"], "password": body["password"]}
+    token = requests.post(f"{base_url}/signin", json=credentials).json()["token"]
+    return {"Authorization": f"Bearer {token}"}

@@ -1,0 +1,122 @@
+"""Faults under load, with real `nameko run` processes: every request is answered, and
+nothing is lost or counted twice.
+
+FAULT_LOAD_SECONDS sets how long each phase keeps the load on (`make chaos` raises it).
+"""
+
+import collections
+import os
+import signal
+import time
+
+import eventlet
+import requests
+
+from tests.databases import SERVICES
+from tests.system.conftest import RPC_TIMEOUT_SECONDS, sign_up_and_in, wait_for_services
+
+LOAD_SECONDS = float(os.environ.get("FAULT_LOAD_SECONDS", "3"))
+CLIENTS = 12
+ADDRESS = {"line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}
+
+
+class Load:
+    """Clients sending requests in a loop; counts each answer by route and status."""
+
+    def __init__(self, base_url: str, requests_to_send):
+        self.base_url = base_url
+        self.requests_to_send = requests_to_send  # [(label, method, path, kwargs)]
+        self.answers = collections.Counter()
+        self.lost = []  # no answer at all: connection refused, reset or timed out
+        self.slowest = collections.defaultdict(float)
+        self.running = False
+
+    def client(self, index: int) -> None:
+        session = requests.Session()
+        n = index
+        while self.running:
+            label, method, path, kwargs = self.requests_to_send[n % len(self.requests_to_send)]
+            n += 1
+            started = time.monotonic()
+            try:
+                response = session.request(method, self.base_url + path, timeout=15, **kwargs)
+            except requests.RequestException as error:
+                self.lost.append((label, repr(error)))
+                continue
+            self.slowest[label] = max(self.slowest[label], time.monotonic() - started)
+            self.answers[(label, response.status_code)] += 1
+
+    def __enter__(self):
+        self.running = True
+        self.pool = [eventlet.spawn(self.client, i) for i in range(CLIENTS)]
+        return self
+
+    def __exit__(self, *exc):
+        self.running = False
+        for thread in self.pool:
+            thread.wait()
+
+    def statuses(self, label: str) -> dict:
+        return {status: n for (name, status), n in self.answers.items() if name == label}
+
+    def report(self) -> str:
+        sent = sum(self.answers.values()) + len(self.lost)
+        return f"sent {sent}, answered {dict(self.answers)}, lost {len(self.lost)}"
+
+
+def test_a_service_killed_under_load_fails_fast_alone_and_comes_back(processes):
+    for service in (*SERVICES, "gateway"):
+        processes.start(service)
+    wait_for_services(processes.base_url)
+    auth = sign_up_and_in(processes.base_url)
+    load = Load(processes.base_url, [
+        ("posts", "GET", "/posts?limit=5", {}),
+        ("me", "GET", "/users/me", {"headers": auth}),
+        ("health", "GET", "/health", {}),
+    ])
+    with load:
+        eventlet.sleep(LOAD_SECONDS / 2)
+        processes.started["posts"].send_signal(signal.SIGKILL)  # no goodbye to the broker
+        processes.started["posts"].wait()
+        eventlet.sleep(LOAD_SECONDS + RPC_TIMEOUT_SECONDS)
+        during = dict(load.answers)
+        processes.start("posts", name="posts-again")
+        wait_for_services(processes.base_url)
+        eventlet.sleep(LOAD_SECONDS / 2)
+    print(load.report())
+    assert load.lost == [], load.lost[:5]
+    assert set(load.statuses("posts")) <= {200, 503, 504}, load.report()
+    assert during.get(("posts", 503), 0) + during.get(("posts", 504), 0) > 0, load.report()
+    assert load.slowest["posts"] < RPC_TIMEOUT_SECONDS + 1.5  # the deadline, not a hang
+    assert set(load.statuses("me")) == {200} and set(load.statuses("health")) == {200}
+    assert load.slowest["health"] < 1.0  # the gateway's workers were never all stuck
+    assert requests.get(processes.base_url + "/posts").status_code == 200
+
+
+def test_two_replicas_of_orders_and_products_sell_the_stock_exactly_once(processes):
+    for service in (*SERVICES, "gateway"):
+        processes.start(service)
+    processes.start("orders", name="orders-2")
+    processes.start("products", name="products-2")
+    wait_for_services(processes.base_url)
+    base = processes.base_url
+    admin = sign_up_and_in(base, "root", admin=True, config=processes.rpc_config)
+    product = requests.post(f"{base}/products", headers=admin, json={
+        "name": "Lamp", "price": "30.00", "category": "home", "stock": 10}).json()
+    buyers = [sign_up_and_in(base, f"buyer{i}") for i in range(5)]
+
+    def order(n):
+        return requests.post(f"{base}/orders", headers=buyers[n % 5], json={
+            "items": [{"product_id": product["id"], "quantity": 1}],
+            "shipping_address": ADDRESS}, timeout=15)
+
+    pool = eventlet.GreenPool(50)
+    statuses = collections.Counter(response.status_code for response in pool.imap(order,
+                                                                                    range(50)))
+    assert statuses == {201: 10, 409: 40}, statuses
+    assert requests.get(f"{base}/products/{product['id']}").json()["stock"] == 0
+    sold = sum(item["quantity"]
+               for buyer in buyers
+               for placed in requests.get(f"{base}/orders", headers=buyer).json()["items"]
+               for item in placed["items"])
+    assert sold == 10
