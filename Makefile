@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: bootstrap run test bench lint lock clean
+.PHONY: bootstrap run test chaos bench lint lock clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -13,6 +13,16 @@ run: bootstrap
 test:
 	@scripts/bootstrap.sh test
 	@$(PY) scripts/stack.py test -- $(PYTEST_ARGS)
+
+# The fault, fuzz, concurrency and security suites at full length (minutes, not seconds).
+CHAOS_SUITES := tests/system/test_faults.py tests/system/test_fuzz.py \
+	tests/integration/test_concurrency.py tests/integration/test_security.py \
+	tests/integration/test_redis_down.py
+chaos:
+	@scripts/bootstrap.sh test
+	@FAULT_LOAD_SECONDS=$${FAULT_LOAD_SECONDS:-20} FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-200} \
+	  FUZZ_MAX_SECONDS=$${FUZZ_MAX_SECONDS:-300} \
+	  $(PY) scripts/stack.py test -- -s $(CHAOS_SUITES) $(PYTEST_ARGS)
 
 # The benchmark (not part of make test): see BENCHMARKS.md.
 bench:

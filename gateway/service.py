@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import contextmanager
 
-import eventlet
 from nameko.dependency_providers import Config
-from nameko.events import BROADCAST, event_handler
+from nameko.events import BROADCAST
 from nameko.exceptions import RemoteError
 from nameko.extensions import DependencyProvider
 from redis import RedisError
@@ -31,25 +29,16 @@ from shop.context import RequestContext
 from shop.errors import ShopError
 from shop.rpc import DeadlineRpc
 from shop.tokens import TokenService
+from shop.transient import event_handler
 
 # The services behind the gateway, probed by /health/services.
 BACKENDS = ("users", "posts", "products", "orders", "notifications")
 DEFAULT_CACHE_TTL_SECONDS = 60
 LISTED_KINDS = ("product",)  # kinds whose listings are cached too
 HEALTH_TIMEOUT_SECONDS = 2.0
-REDIS_RETRY_DELAY_SECONDS = 1.0
 
 log = logging.getLogger(__name__)
 
-
-@contextmanager
-def redis_retry():
-    """For event handlers: on a Redis error, pause, then fail so the event is redelivered."""
-    try:
-        yield
-    except RedisError:
-        eventlet.sleep(REDIS_RETRY_DELAY_SECONDS)  # keeps the redelivery from spinning
-        raise
 
 
 class StartTime(DependencyProvider):
@@ -252,42 +241,35 @@ class GatewayService:
         """Every gateway process stops accepting a deleted user's tokens at once."""
         self._revocations().remember(payload["id"])
 
-    @event_handler("users", "user_deleted", requeue_on_error=True)
+    @event_handler("users", "user_deleted")
     def forget_deleted_user(self, payload: dict) -> None:
         """Records the revocation for gateways started later, and drops the cached profile."""
-        with redis_retry():
-            self._revocations().revoke(payload["id"])
-            self._forget("user", payload["id"])
+        self._revocations().revoke(payload["id"])
+        self._forget("user", payload["id"])
 
-    @event_handler("users", "user_updated", requeue_on_error=True)
+    @event_handler("users", "user_updated")
     def forget_updated_user(self, payload: dict) -> None:
-        with redis_retry():
-            self._forget("user", payload["id"])
+        self._forget("user", payload["id"])
 
-    @event_handler("posts", "post_updated", requeue_on_error=True)
+    @event_handler("posts", "post_updated")
     def forget_updated_post(self, payload: dict) -> None:
-        with redis_retry():
-            self._forget("post", payload["id"])
+        self._forget("post", payload["id"])
 
-    @event_handler("posts", "post_deleted", requeue_on_error=True)
+    @event_handler("posts", "post_deleted")
     def forget_deleted_post(self, payload: dict) -> None:
-        with redis_retry():
-            self._forget("post", payload["id"])
+        self._forget("post", payload["id"])
 
-    @event_handler("products", "product_created", requeue_on_error=True)
+    @event_handler("products", "product_created")
     def forget_listings_of_new_product(self, payload: dict) -> None:
-        with redis_retry():
-            self._cache().invalidate_listings("product")
+        self._cache().invalidate_listings("product")
 
-    @event_handler("products", "product_updated", requeue_on_error=True)
+    @event_handler("products", "product_updated")
     def forget_updated_product(self, payload: dict) -> None:
-        with redis_retry():
-            self._forget("product", payload["id"])
+        self._forget("product", payload["id"])
 
-    @event_handler("products", "product_deleted", requeue_on_error=True)
+    @event_handler("products", "product_deleted")
     def forget_deleted_product(self, payload: dict) -> None:
-        with redis_retry():
-            self._forget("product", payload["id"])
+        self._forget("product", payload["id"])
 
     # --- the gateway itself ------------------------------------------------------
 

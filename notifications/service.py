@@ -12,7 +12,6 @@ import logging
 from datetime import timedelta
 
 from nameko.dependency_providers import Config
-from nameko.events import event_handler
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -28,6 +27,7 @@ from shop.errors import DOMAIN_ERRORS, NotFound
 from shop.rpc import rpc
 from shop.schemas import load, load_author, parse_id, utcnow
 from shop.timers import every
+from shop.transient import event_handler
 
 log = logging.getLogger(__name__)
 rpc_method = rpc(expected_exceptions=DOMAIN_ERRORS)

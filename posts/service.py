@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nameko.events import EventDispatcher, event_handler
+from nameko.events import EventDispatcher
 from sqlalchemy import delete, select
 
 from posts.models import Base, Comment, Post
@@ -20,6 +20,7 @@ from shop.database import Database, fetch_page
 from shop.errors import DOMAIN_ERRORS, Forbidden, NotFound
 from shop.rpc import rpc
 from shop.schemas import PageSchema, acts_for, load, load_actor, load_author, parse_id
+from shop.transient import event_handler
 
 rpc_method = rpc(expected_exceptions=DOMAIN_ERRORS)
 

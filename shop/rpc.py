@@ -14,6 +14,7 @@ chain of calls fails together instead of working on after the first caller gave 
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 
@@ -30,11 +31,15 @@ from nameko.rpc import (
     get_rpc_exchange,
 )
 
-from shop.errors import ServiceTimeout, ServiceUnavailable
+from shop.errors import ServiceTimeout, ServiceUnavailable, ShopError
+from shop.transient import BROKER_GONE, SturdyQueueConsumer, as_unavailable, is_transient
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
 DEADLINE_KEY = "deadline"
 INHERITED_SHARE = 0.8
+RETRY_INTERVAL_SECONDS = 0.5
+
+log = logging.getLogger(__name__)
 
 
 class UnconfirmedPublisher(Publisher):
@@ -54,6 +59,8 @@ class ReplyingConsumer(RpcConsumer):
     keep them too: no one waits on an event, so only the confirm says it was stored.
     """
 
+    queue_consumer = SturdyQueueConsumer()
+
     def handle_result(self, message, result, exc_info):
         config = self.container.config
         responder = UnconfirmedResponder(
@@ -61,18 +68,34 @@ class ReplyingConsumer(RpcConsumer):
             config.get(constants.SERIALIZER_CONFIG_KEY, constants.DEFAULT_SERIALIZER),
             message, ssl=config.get(constants.AMQP_SSL_CONFIG_KEY),
             login_method=config.get(constants.LOGIN_METHOD_CONFIG_KEY))
-        result, exc_info = responder.send_response(result, exc_info)
+        try:
+            result, exc_info = responder.send_response(result, exc_info)
+        except BROKER_GONE as error:  # the caller's deadline tells it; the service lives on
+            log.warning("could not send a reply, the broker is out of reach: %s", error)
+            return result, exc_info
         self.queue_consumer.ack_message(message)
         return result, exc_info
 
 
 class RpcMethod(Rpc):
-    """nameko's @rpc, replying through ReplyingConsumer."""
+    """nameko's @rpc, replying through ReplyingConsumer; a transient failure inside (its
+    database out of reach, say) is answered as ServiceUnavailable, not as a bug."""
 
     rpc_consumer = ReplyingConsumer()
 
+    def handle_result(self, message, worker_ctx, result, exc_info):
+        if exc_info is not None and not isinstance(exc_info[1], ShopError) \
+                and is_transient(exc_info[1]):
+            error = as_unavailable(self.container.service_name, exc_info[1])
+            exc_info = (type(error), error, exc_info[2])
+        return super().handle_result(message, worker_ctx, result, exc_info)
+
 
 rpc = RpcMethod.decorator
+
+
+class SturdyReplyListener(ReplyListener):
+    queue_consumer = SturdyQueueConsumer()
 
 
 class DeadlineRpc(DependencyProvider):
@@ -81,7 +104,7 @@ class DeadlineRpc(DependencyProvider):
     observe, if given, is told of every call's outcome: (service, method, seconds, error).
     """
 
-    rpc_reply_listener = ReplyListener()
+    rpc_reply_listener = SturdyReplyListener()
 
     def __init__(self, timeout: float | None = None, observe=None):
         self.timeout = timeout
@@ -165,23 +188,37 @@ class DeadlineMethodProxy(MethodProxy):
         headers = self.get_message_headers(self.worker_ctx)
         headers[f"{self.header_prefix}.{DEADLINE_KEY}"] = time.time() + timeout
         correlation_id = str(uuid.uuid4())
+        exchange = get_rpc_exchange(self.container.config)
         reply_event = self.reply_listener.get_reply_event(correlation_id)
         try:
             # mandatory + publish confirms make an unroutable call (no service) fail here.
             self.publisher.publish(
                 {"args": args, "kwargs": kwargs},
-                exchange=get_rpc_exchange(self.container.config),
+                exchange=exchange,
                 routing_key=f"{self.service_name}.{self.method_name}",
                 mandatory=True,
                 reply_to=self.reply_listener.routing_key,
                 correlation_id=correlation_id,
                 extra_headers=headers,
                 expiration=timeout,
+                # Reconnecting to a broker that went away is tried only while the deadline
+                # allows, not for the publisher's default of several seconds.
+                declare=[exchange],
+                retry_policy={"max_retries": max(int(timeout / RETRY_INTERVAL_SECONDS), 1),
+                              "interval_start": 0, "interval_step": RETRY_INTERVAL_SECONDS,
+                              "interval_max": RETRY_INTERVAL_SECONDS},
             )
         except UndeliverableMessage:
             self.reply_listener._reply_events.pop(correlation_id, None)
             raise ServiceUnavailable(
                 f"The {self.service_name} service is not available.",
+                {"service": self.service_name}) from None
+        except BROKER_GONE as error:
+            self.reply_listener._reply_events.pop(correlation_id, None)
+            log.warning("could not call %s.%s, the broker is out of reach: %s",
+                        self.service_name, self.method_name, error)
+            raise ServiceUnavailable(
+                f"The {self.service_name} service cannot be reached right now; try again.",
                 {"service": self.service_name}) from None
         return DeadlineReply(reply_event, self, correlation_id, deadline, timeout)
 

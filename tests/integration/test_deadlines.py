@@ -4,7 +4,7 @@ import time
 
 import eventlet
 import pytest
-from nameko.rpc import rpc
+from nameko.rpc import ReplyListener, rpc
 from nameko.testing.services import entrypoint_hook
 from nameko.testing.utils import get_container
 
@@ -82,5 +82,5 @@ def test_a_late_reply_is_never_taken_for_another_calls(container_factory, config
         assert call("second", 0) == "second"
     assert caller.extensions  # container still healthy
     listener = next(ext for ext in caller.subextensions
-                    if type(ext).__name__ == "ReplyListener")
+                    if isinstance(ext, ReplyListener))
     assert listener._reply_events == {}  # nothing left waiting for ever

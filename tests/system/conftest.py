@@ -2,10 +2,12 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -116,3 +118,46 @@ def sign_up_and_in(base_url: str, name: str = "ada", admin: bool = False,
     credentials = {"email": body["email"], "password": body["password"]}
     token = requests.post(f"{base_url}/signin", json=credentials).json()["token"]
     return {"Authorization": f"Bearer {token}"}
+
+
+class PrivateServer:
+    """A RabbitMQ or PostgreSQL of one test's own, on free ports, that the test may stop
+    and start again (the shared servers of `make test` are never touched)."""
+
+    def __init__(self, kind: str, databases: tuple[str, ...] = ()):
+        from scripts.stack import ROOT as STACK_ROOT
+        from scripts.stack import Settings, Stack
+
+        self.kind = kind
+        self.databases = list(databases)
+        # Under the project, not /tmp: PostgreSQL runs as its own user and must reach it.
+        self.run_dir = STACK_ROOT / ".run" / "private" / uuid.uuid4().hex[:12]
+        ports = {name: str(find_free_port()) for name in (
+            "AMQP_PORT", "RABBIT_MANAGEMENT_PORT", "RABBIT_DIST_PORT", "POSTGRES_PORT")}
+        self.stack = Stack(Settings.from_env({**os.environ, "RUN_DIR": str(self.run_dir),
+                                              **ports}))
+        self.settings = self.stack.settings
+
+    def start(self) -> None:
+        if self.kind == "rabbitmq":
+            self.stack.ensure_rabbitmq(need_management=False)
+        else:
+            self.stack.ensure_postgres(self.databases)
+
+    def stop(self) -> None:
+        for process in [p for p in self.stack.started if p.name == self.kind]:
+            process.terminate()
+            process.wait_stopped()
+            self.stack.started.remove(process)
+
+    def close(self) -> None:
+        self.stack.stop()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def private_rabbitmq():
+    server = PrivateServer("rabbitmq")
+    server.start()
+    yield server
+    server.close()

@@ -5,15 +5,26 @@ FAULT_LOAD_SECONDS sets how long each phase keeps the load on (`make chaos` rais
 """
 
 import collections
+import itertools
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import eventlet
 import requests
+import sqlalchemy
 
 from tests.databases import SERVICES
-from tests.system.conftest import RPC_TIMEOUT_SECONDS, sign_up_and_in, wait_for_services
+from tests.system.conftest import (
+    ROOT,
+    RPC_TIMEOUT_SECONDS,
+    PrivateServer,
+    sign_up_and_in,
+    wait_for_services,
+)
 
 LOAD_SECONDS = float(os.environ.get("FAULT_LOAD_SECONDS", "3"))
 CLIENTS = 12
@@ -25,7 +36,8 @@ class Load:
 
     def __init__(self, base_url: str, requests_to_send):
         self.base_url = base_url
-        self.requests_to_send = requests_to_send  # [(label, method, path, kwargs)]
+        # [(label, method, path, kwargs)], or callables returning one
+        self.requests_to_send = requests_to_send
         self.answers = collections.Counter()
         self.lost = []  # no answer at all: connection refused, reset or timed out
         self.slowest = collections.defaultdict(float)
@@ -35,7 +47,8 @@ class Load:
         session = requests.Session()
         n = index
         while self.running:
-            label, method, path, kwargs = self.requests_to_send[n % len(self.requests_to_send)]
+            entry = self.requests_to_send[n % len(self.requests_to_send)]
+            label, method, path, kwargs = entry() if callable(entry) else entry
             n += 1
             started = time.monotonic()
             try:
@@ -120,3 +133,115 @@ def test_two_replicas_of_orders_and_products_sell_the_stock_exactly_once(process
                for placed in requests.get(f"{base}/orders", headers=buyer).json()["items"]
                for item in placed["items"])
     assert sold == 10
+
+
+def sign_ups():
+    numbers = itertools.count()
+
+    def next_sign_up():
+        n = next(numbers)
+        return ("signup", "POST", "/users", {"json": {
+            "name": f"user{n}", "email": f"user{n}@example.com", "password": "correct horse"}})
+    return next_sign_up
+
+
+def count_rows(uri: str, sql: str) -> int:
+    engine = sqlalchemy.create_engine(uri)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(sqlalchemy.text(sql)).scalar()
+    finally:
+        engine.dispose()
+
+
+def test_rabbitmq_restarted_under_load_loses_no_event_and_everything_reconnects(
+        processes, private_rabbitmq, migrated_databases):
+    broker = {"AMQP_URI": private_rabbitmq.settings.amqp_uri}
+    for service in (*SERVICES, "gateway"):
+        processes.start(service, **broker)
+    wait_for_services(processes.base_url)
+    auth = sign_up_and_in(processes.base_url)
+    load = Load(processes.base_url, [
+        ("posts", "GET", "/posts?limit=5", {}),
+        ("me", "GET", "/users/me", {"headers": auth}),
+        sign_ups(),
+    ])
+    with load:
+        eventlet.sleep(LOAD_SECONDS / 2)
+        private_rabbitmq.stop()
+        outage_started = time.monotonic()
+        private_rabbitmq.start()  # the same node and data: durable queues come back
+        outage_seconds = time.monotonic() - outage_started
+        wait_for_services(processes.base_url, seconds=60)  # nothing was restarted but it
+        eventlet.sleep(LOAD_SECONDS / 2)
+    print(f"broker down {outage_seconds:.1f} s; {load.report()}")
+    assert load.lost == [], load.lost[:5]
+    statuses = {status for (_, status) in load.answers}
+    assert statuses <= {200, 201, 503, 504}, load.report()
+    assert requests.get(processes.base_url + "/users/me", headers=auth).status_code == 200
+
+    # Every sign-up answered 201 made its user_created event, and each was handled once.
+    signed_up = load.statuses("signup").get(201, 0) + 1  # and the one signed in above
+    uri = migrated_databases["notifications:Base"]
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        welcomed = count_rows(uri, "SELECT count(*) FROM notifications WHERE kind = 'welcome'")
+        if welcomed >= signed_up:
+            break
+        time.sleep(0.5)
+    accounts = count_rows(migrated_databases["users:Base"], "SELECT count(*) FROM users")
+    print(f"sign-ups answered 201: {signed_up}, accounts: {accounts}, welcomes: {welcomed}")
+    assert welcomed >= signed_up
+    assert welcomed <= accounts  # one event, one notification, never two
+
+    for name in list(processes.started):  # and nothing hangs on the way out
+        assert processes.stop(name, timeout=20) == 0, processes.log(name)[-2000:]
+
+
+def test_a_database_stopped_under_load_gives_clean_503s_and_loses_nothing(
+        processes, migrated_databases):
+    database = PrivateServer("postgres", databases=("faults_posts",))
+    try:
+        database.start()
+        uris = {**migrated_databases,
+                "posts:Base": database.settings.postgres_uri("faults_posts")}
+        env = {**processes.env, "DB_URIS": json.dumps(uris)}
+        subprocess.run([sys.executable, "-m", "shop.migrate", "posts"], cwd=ROOT, env=env,
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for service in (*SERVICES, "gateway"):
+            processes.start(service, DB_URIS=json.dumps(uris))
+        wait_for_services(processes.base_url)
+        auth = sign_up_and_in(processes.base_url)
+        titles = itertools.count()
+        load = Load(processes.base_url, [
+            ("list", "GET", "/posts?limit=5", {}),
+            ("me", "GET", "/users/me", {"headers": auth}),
+            lambda: ("create", "POST", "/posts", {"headers": auth, "json": {
+                "title": f"post {next(titles)}", "body": "words"}}),
+        ])
+        with load:
+            eventlet.sleep(LOAD_SECONDS / 2)
+            database.stop()
+            eventlet.sleep(LOAD_SECONDS / 2)
+            during = dict(load.answers)
+            database.start()
+            eventlet.sleep(LOAD_SECONDS)
+        print(load.report())
+        assert load.lost == [], load.lost[:5]
+        assert {status for (_, status) in load.answers} <= {200, 201, 503, 504}, load.report()
+        failed = {label: during.get((label, 503), 0) + during.get((label, 504), 0)
+                  for label in ("list", "create")}
+        assert failed["list"] > 0 and failed["create"] > 0, load.report()
+        assert load.slowest["list"] < RPC_TIMEOUT_SECONDS + 1.5  # the deadline, not a hang
+        assert set(load.statuses("me")) == {200}  # users' database was never touched
+        assert requests.get(processes.base_url + "/posts").status_code == 200
+
+        created = load.statuses("create")
+        stored = count_rows(uris["posts:Base"], "SELECT count(*) FROM posts")
+        unanswered = created.get(503, 0) + created.get(504, 0)
+        print(f"creates answered 201: {created.get(201, 0)}, 503/504: {unanswered}, "
+              f"rows: {stored}")
+        # Every 201 is stored; a failed answer may only hide a commit that went through.
+        assert created[201] <= stored <= created[201] + unanswered
+    finally:
+        database.close()
