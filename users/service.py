@@ -49,9 +49,12 @@ class UsersService(health.DatabaseHealth):
         user = User(name=fields["name"], email=fields["email"], role="user",
                     password_hash=self.passwords.hash(fields["password"]))
         session.add(user)
-        self._commit()
+        self._commit(flush_only=True)  # a taken name or email is refused before the event
+        # Announced before the commit: if the broker cannot take the event, the account is
+        # not kept either (503), so no account exists that the other services never heard of.
         self.dispatch("user_created", {"id": user.id, "name": user.name, "email": user.email,
                                        "role": user.role})
+        self._commit()
         return UserSchema().dump(user)
 
     @rpc_method
@@ -149,9 +152,12 @@ class UsersService(health.DatabaseHealth):
         if taken:
             raise Conflict("An account with this name or email already exists.", taken)
 
-    def _commit(self) -> None:
+    def _commit(self, flush_only: bool = False) -> None:
         try:
-            self.db.session.commit()
+            if flush_only:
+                self.db.session.flush()
+            else:
+                self.db.session.commit()
         except IntegrityError:
             # Two requests raced past _ensure_unique; the database decided.
             self.db.session.rollback()
