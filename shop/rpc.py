@@ -201,9 +201,10 @@ class DeadlineMethodProxy(MethodProxy):
                 correlation_id=correlation_id,
                 extra_headers=headers,
                 expiration=timeout,
+                # A fresh broker has no RPC exchange until something declares it.
+                declare=[exchange],
                 # Reconnecting to a broker that went away is tried only while the deadline
                 # allows, not for the publisher's default of several seconds.
-                declare=[exchange],
                 retry_policy={"max_retries": max(int(timeout / RETRY_INTERVAL_SECONDS), 1),
                               "interval_start": 0, "interval_step": RETRY_INTERVAL_SECONDS,
                               "interval_max": RETRY_INTERVAL_SECONDS},

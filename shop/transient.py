@@ -37,8 +37,6 @@ def is_transient(error: BaseException) -> bool:
 
 def as_unavailable(service_name: str, error: BaseException) -> ServiceUnavailable:
     """What a caller is told of a transient failure inside a service."""
-    if isinstance(error, ServiceUnavailable):
-        return error
     log.warning("%s could not answer, a dependency is out of reach: %s: %s",
                 service_name, type(error).__name__, str(error).splitlines()[0][:200])
     return ServiceUnavailable(f"The {service_name} service cannot answer right now; "

@@ -10,6 +10,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from orders.models import Base, Order
+from orders.placement import order_id_for
 from orders.service import OrdersService
 from shop.errors import (
     Conflict,
@@ -125,6 +126,30 @@ def test_unreachable_products_is_503_and_the_release_is_sent_anyway(service):
     assert type(error.value).__name__ == "ServiceUnavailable"
     service.rpc.products.release_stock.call_async.assert_called_once()
     assert orders_in(service) == 0
+
+
+def test_an_idempotency_key_names_one_order_id_per_user_and_body():
+    one = order_id_for("u1", "k", "body-1")
+    assert one == order_id_for("u1", "k", "body-1")  # replays share one reservation
+    others = {order_id_for("u2", "k", "body-1"), order_id_for("u1", "k", "body-2"),
+              order_id_for("u1", "k2", "body-1")}
+    assert one not in others and len(others) == 3
+    assert order_id_for("u1", None, "body-1") != order_id_for("u1", None, "body-1")
+
+
+def test_a_key_whose_earlier_try_was_released_reserves_afresh(service):
+    reserve = service.rpc.products.reserve_stock.side_effect
+    calls = []
+
+    def released_once(order_id, items):
+        calls.append(order_id)
+        if len(calls) == 1:
+            raise Conflict("This order's reservation was released; place the order again.")
+        return reserve(order_id, items)
+
+    service.rpc.products.reserve_stock.side_effect = released_once
+    placed = place(service, key="k-1")
+    assert placed["replayed"] is False and placed["order"]["id"] == calls[1] != calls[0]
 
 
 def test_the_same_idempotency_key_replays_the_order(service):
