@@ -135,14 +135,10 @@ def test_two_replicas_of_orders_and_products_sell_the_stock_exactly_once(process
     assert sold == 10
 
 
-def sign_ups():
+def numbered(label: str, method: str, path: str, body_of, **kwargs):
+    """Requests whose JSON body carries a fresh number each time (new users, new posts)."""
     numbers = itertools.count()
-
-    def next_sign_up():
-        n = next(numbers)
-        return ("signup", "POST", "/users", {"json": {
-            "name": f"user{n}", "email": f"user{n}@example.com", "password": "correct horse"}})
-    return next_sign_up
+    return lambda: (label, method, path, {**kwargs, "json": body_of(next(numbers))})
 
 
 def count_rows(uri: str, sql: str) -> int:
@@ -164,7 +160,8 @@ def test_rabbitmq_restarted_under_load_loses_no_event_and_everything_reconnects(
     load = Load(processes.base_url, [
         ("posts", "GET", "/posts?limit=5", {}),
         ("me", "GET", "/users/me", {"headers": auth}),
-        sign_ups(),
+        numbered("signup", "POST", "/users", lambda n: {
+            "name": f"user{n}", "email": f"user{n}@example.com", "password": "correct horse"}),
     ])
     with load:
         eventlet.sleep(LOAD_SECONDS / 2)
@@ -212,12 +209,11 @@ def test_a_database_stopped_under_load_gives_clean_503s_and_loses_nothing(
             processes.start(service, DB_URIS=json.dumps(uris))
         wait_for_services(processes.base_url)
         auth = sign_up_and_in(processes.base_url)
-        titles = itertools.count()
         load = Load(processes.base_url, [
             ("list", "GET", "/posts?limit=5", {}),
             ("me", "GET", "/users/me", {"headers": auth}),
-            lambda: ("create", "POST", "/posts", {"headers": auth, "json": {
-                "title": f"post {next(titles)}", "body": "words"}}),
+            numbered("create", "POST", "/posts",
+                     lambda n: {"title": f"post {n}", "body": "words"}, headers=auth),
         ])
         with load:
             eventlet.sleep(LOAD_SECONDS / 2)

@@ -184,3 +184,12 @@ def test_list_users_pages_public_profiles(service):
 def test_bad_paging_values_are_invalid(service, page, limit):
     with pytest.raises(InvalidInput):
         service.list_users(page=page, limit=limit)
+
+
+def test_an_account_whose_event_cannot_be_sent_is_not_kept(service):
+    service.dispatch.side_effect = ConnectionRefusedError("broker down")
+    with pytest.raises(ConnectionRefusedError):
+        new_user(service)
+    service.db.session.rollback()  # what the worker's teardown does
+    service.dispatch.side_effect = None
+    assert new_user(service)["name"] == "ada"  # the name was never taken
