@@ -5,17 +5,21 @@ Tables are made by each service's migrations (`python -m shop.migrate`), not her
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import nameko_sqlalchemy
 from marshmallow import Schema
 from sqlalchemy import Select, event, func, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from shop.schemas import page_of
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 15
+
+log = logging.getLogger(__name__)
 
 
 class Database(nameko_sqlalchemy.Database):
@@ -46,6 +50,17 @@ class Database(nameko_sqlalchemy.Database):
         super().setup()
         if url.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", _tune_sqlite)
+
+    def worker_teardown(self, worker_ctx) -> None:
+        """Closes the worker's session. When the database went away mid-transaction the
+        closing rollback fails too; that must cost the dead connection (SQLAlchemy drops
+        it from the pool), not the service: nameko kills a container whose teardown
+        raises."""
+        try:
+            super().worker_teardown(worker_ctx)
+        except DBAPIError as error:
+            log.warning("could not close a database session: %s",
+                        str(error).splitlines()[0][:200])
 
     @property
     def _uri_key(self) -> str:
