@@ -169,7 +169,11 @@ def test_rabbitmq_restarted_under_load_loses_no_event_and_everything_reconnects(
         outage_started = time.monotonic()
         private_rabbitmq.start()  # the same node and data: durable queues come back
         outage_seconds = time.monotonic() - outage_started
-        wait_for_services(processes.base_url, seconds=60)  # nothing was restarted but it
+        try:  # nothing was restarted but the broker
+            wait_for_services(processes.base_url, seconds=120)
+        except AssertionError:
+            raise AssertionError("no reconnection; the logs end:\n" + "\n".join(
+                f"== {name}\n{processes.log(name)[-1500:]}" for name in processes.started))
         eventlet.sleep(LOAD_SECONDS / 2)
     print(f"broker down {outage_seconds:.1f} s; {load.report()}")
     assert load.lost == [], load.lost[:5]
@@ -189,7 +193,14 @@ def test_rabbitmq_restarted_under_load_loses_no_event_and_everything_reconnects(
     accounts = count_rows(migrated_databases["users:Base"], "SELECT count(*) FROM users")
     print(f"sign-ups answered 201: {signed_up}, accounts: {accounts}, welcomes: {welcomed}")
     assert welcomed >= signed_up
-    assert welcomed <= accounts  # one event, one notification, never two
+    twice = count_rows(uri, "SELECT count(*) FROM (SELECT user_id FROM notifications WHERE "
+                            "kind = 'welcome' GROUP BY user_id HAVING count(*) > 1) AS t")
+    assert twice == 0  # one event, one notification, never two
+    # An event whose confirm was lost with the broker fails its sign-up (503/504) and the
+    # account is rolled back, yet the event may have been stored: at most one such
+    # welcome per failed sign-up.
+    failed = sum(n for status, n in load.statuses("signup").items() if status >= 500)
+    assert welcomed <= accounts + failed
 
     for name in list(processes.started):  # and nothing hangs on the way out
         assert processes.stop(name, timeout=20) == 0, processes.log(name)[-2000:]
