@@ -172,8 +172,9 @@ def test_rabbitmq_restarted_under_load_loses_no_event_and_everything_reconnects(
         try:  # nothing was restarted but the broker
             wait_for_services(processes.base_url, seconds=120)
         except AssertionError:
-            raise AssertionError("no reconnection; the logs end:\n" + "\n".join(
-                f"== {name}\n{processes.log(name)[-1500:]}" for name in processes.started)) from None
+            tails = "\n".join(f"== {name}\n{processes.log(name)[-1500:]}"
+                              for name in processes.started)
+            raise AssertionError("no reconnection; the logs end:\n" + tails) from None
         eventlet.sleep(LOAD_SECONDS / 2)
     print(f"broker down {outage_seconds:.1f} s; {load.report()}")
     assert load.lost == [], load.lost[:5]
