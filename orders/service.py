@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from nameko.events import EventDispatcher
 from sqlalchemy import select, update
 
 from orders.models import Base, Order
@@ -21,6 +20,7 @@ from shop import health
 from shop.context import RequestContext
 from shop.database import Database, fetch_page
 from shop.errors import DOMAIN_ERRORS, Conflict, Forbidden, NotFound
+from shop.events import EventDispatcher
 from shop.rpc import DeadlineRpc, rpc
 from shop.schemas import acts_for, is_admin, load, load_actor, load_author, parse_id
 from shop.timers import every

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from nameko.events import EventDispatcher
 from sqlalchemy import delete, select
 
 from posts.models import Base, Comment, Post
@@ -18,6 +17,7 @@ from shop import health
 from shop.context import RequestContext
 from shop.database import Database, fetch_page
 from shop.errors import DOMAIN_ERRORS, Forbidden, NotFound
+from shop.events import EventDispatcher
 from shop.rpc import rpc
 from shop.schemas import PageSchema, acts_for, load, load_actor, load_author, parse_id
 from shop.transient import event_handler

@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 
 from nameko.dependency_providers import Config
-from nameko.events import EventDispatcher
 from sqlalchemy import func, or_, select, update
 
 from products import stock
@@ -23,6 +22,7 @@ from shop import health
 from shop.context import RequestContext
 from shop.database import Database, fetch_page
 from shop.errors import DOMAIN_ERRORS, Conflict, Forbidden, NotFound
+from shop.events import EventDispatcher
 from shop.money import cents, from_cents
 from shop.rpc import rpc
 from shop.schemas import is_admin, load, load_actor, parse_id, utcnow

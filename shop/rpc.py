@@ -1,80 +1,90 @@
-"""RPC with deadlines: nameko's in-service RpcProxy waits for ever; this one does not.
+"""RPC with deadlines over one long-lived connection per process.
 
 `self.rpc.users.get_user(user_id)` reads like nameko shell's `n.rpc.users.get_user(...)`.
-A call to a service with no running instance fails at once with ServiceUnavailable; a
-call not answered within its deadline fails with ServiceTimeout. The request message
-expires with the deadline, so a service that comes back later does not act on a call
-whose caller has already been told it failed, and a late reply is dropped because its
-correlation id is no longer awaited.
+A call to a service with no running instance fails at once with ServiceUnavailable
+(the broker returns the unroutable request); a call not answered within its deadline
+fails with ServiceTimeout. The request expires with the deadline, so a service that
+comes back later does not act on a call whose caller has already been told it failed,
+and a late reply is dropped because its correlation id is no longer awaited.
 
 Each call carries its absolute deadline (header `nameko.deadline`). A service answering
 an RPC gives its own calls no more than what is left of its caller's deadline, so a
 chain of calls fails together instead of working on after the first caller gave up.
+
+Requests, and the replies a service sends, go out on the container's BrokerLink
+(shop.amqp): no publisher, pooled producer or confirm wait per call.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import time
 import uuid
 
-from nameko import constants
-from nameko.amqp.publish import Publisher, UndeliverableMessage
-from nameko.extensions import DependencyProvider
-from nameko.rpc import (
-    MethodProxy,
-    ReplyListener,
-    Responder,
-    Rpc,
-    RpcConsumer,
-    RpcReply,
-    get_rpc_exchange,
-)
+from eventlet.event import Event
+from kombu.serialization import registry as serializers
+from nameko.exceptions import UnserializableValueError, deserialize, serialize
+from nameko.extensions import DependencyProvider, SharedExtension
+from nameko.messaging import HeaderEncoder
+from nameko.rpc import Rpc, RpcConsumer, get_rpc_exchange
 
+from shop.amqp import TRANSIENT, BrokerLink, BrokerUnreachable, decode, make_message
 from shop.errors import ServiceTimeout, ServiceUnavailable, ShopError
-from shop.transient import BROKER_GONE, SturdyQueueConsumer, as_unavailable, is_transient
+from shop.transient import SturdyQueueConsumer, as_unavailable, is_transient
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
 DEADLINE_KEY = "deadline"
 INHERITED_SHARE = 0.8
-RETRY_INTERVAL_SECONDS = 0.5
+REPLY_QUEUE_PREFIX = "rpc.reply"
 
 log = logging.getLogger(__name__)
 
 
-class UnconfirmedPublisher(Publisher):
-    use_confirms = False
-
-
-class UnconfirmedResponder(Responder):
-    publisher_cls = UnconfirmedPublisher
+# --- the service side: answering calls -------------------------------------------
 
 
 class ReplyingConsumer(RpcConsumer):
-    """Sends replies without waiting for the broker's publish confirm.
+    """Sends replies on the container's long-lived link, without publisher confirms.
 
-    A confirm costs a broker round trip per call and guards nothing here: a reply that is
-    lost is a call its caller's deadline ends (ServiceTimeout), confirmed or not. Requests
-    keep confirms (with mandatory, they are how an absent service is noticed), and events
-    keep them too: no one waits on an event, so only the confirm says it was stored.
+    A confirm would cost a broker round trip per call and guard nothing: a reply that
+    is lost is a call its caller's deadline ends (ServiceTimeout), confirmed or not.
     """
 
     queue_consumer = SturdyQueueConsumer()
+    link = BrokerLink()
+
+    def setup(self) -> None:
+        super().setup()
+        self.exchange = get_rpc_exchange(self.container.config).name
 
     def handle_result(self, message, result, exc_info):
-        config = self.container.config
-        responder = UnconfirmedResponder(
-            config[constants.AMQP_URI_CONFIG_KEY], get_rpc_exchange(config),
-            config.get(constants.SERIALIZER_CONFIG_KEY, constants.DEFAULT_SERIALIZER),
-            message, ssl=config.get(constants.AMQP_SSL_CONFIG_KEY),
-            login_method=config.get(constants.LOGIN_METHOD_CONFIG_KEY))
+        result, exc_info, payload = self._reply_payload(message, result, exc_info)
+        properties = message.properties
         try:
-            result, exc_info = responder.send_response(result, exc_info)
-        except BROKER_GONE as error:  # the caller's deadline tells it; the service lives on
-            log.warning("could not send a reply, the broker is out of reach: %s", error)
-            return result, exc_info
+            self.link.publish(make_message(
+                payload, serializers.type_to_name[properties["content_type"]], TRANSIENT, {},
+                correlation_id=properties.get("correlation_id")),
+                self.exchange, properties["reply_to"])
+        except BrokerUnreachable as error:  # the caller's deadline tells it
+            log.warning("could not send a reply: %s", error)
+        # Acked even when the reply was lost: the call ran, and running it again on
+        # redelivery would repeat its effects.
         self.queue_consumer.ack_message(message)
         return result, exc_info
+
+    @staticmethod
+    def _reply_payload(message, result, exc_info):
+        """(result, exc_info, payload); a result that cannot be serialized becomes an
+        UnserializableValueError instead of killing the container."""
+        serializer = serializers.type_to_name[message.properties["content_type"]]
+        try:
+            serializers.dumps(result, serializer)
+        except Exception:
+            error = serialize(UnserializableValueError(result))
+            return None, sys.exc_info(), {"result": None, "error": error}
+        error = serialize(exc_info[1]) if exc_info is not None else None
+        return result, exc_info, {"result": result, "error": error}
 
 
 class RpcMethod(Rpc):
@@ -94,8 +104,113 @@ class RpcMethod(Rpc):
 rpc = RpcMethod.decorator
 
 
-class SturdyReplyListener(ReplyListener):
-    queue_consumer = SturdyQueueConsumer()
+# --- the caller side: making calls -------------------------------------------------
+
+
+class PendingCall:
+    """A call waiting for its reply: settled once, by a reply, a return or a lost link."""
+
+    def __init__(self, service_name: str):
+        self.service_name = service_name
+        self._settled = Event()
+
+    def reply(self, body: dict) -> None:
+        if not self._settled.ready():
+            self._settled.send(body)
+
+    def fail(self, error: Exception) -> None:
+        if not self._settled.ready():
+            self._settled.send_exception(error)
+
+    def wait(self, timeout: float) -> dict | None:
+        """The reply's body; None if none came within timeout."""
+        body = self._settled.wait(timeout)  # raises what fail() was given
+        return body if self._settled.ready() else None
+
+
+class RpcClient(SharedExtension):
+    """The container's calls: requests published mandatory on the link's confirmed
+    channel, replies consumed without acks from one exclusive queue per connection."""
+
+    link = BrokerLink()
+
+    def __init__(self):
+        super().__init__()
+        self.pending: dict[str, PendingCall] = {}
+        self.reply_to: str | None = None
+
+    def setup(self) -> None:
+        self.exchange = get_rpc_exchange(self.container.config)
+        self.link.use(self)
+
+    def on_connected(self, connection) -> None:
+        """A fresh reply queue on every connection: the old one died with the last."""
+        channel = connection.channel()
+        self.exchange(channel).declare()
+        name = f"{REPLY_QUEUE_PREFIX}-{self.container.service_name}-{uuid.uuid4().hex}"
+        channel.queue_declare(name, exclusive=True, auto_delete=True)
+        channel.queue_bind(name, self.exchange.name, routing_key=name)
+        channel.basic_consume(name, no_ack=True, callback=self._on_reply)
+        self.reply_to = name
+
+    def on_lost(self, error: Exception) -> None:
+        self.reply_to = None
+        waiting, self.pending = self.pending, {}
+        for call in waiting.values():
+            call.fail(_unreachable(call.service_name))
+
+    def call(self, service_name: str, method_name: str, args, kwargs, headers: dict,
+             timeout: float) -> tuple[str, PendingCall]:
+        """Sends a request; returns its correlation id and the call awaiting its reply."""
+        if not self.link.wait_ready(timeout):
+            raise _unreachable(service_name)
+        correlation_id = uuid.uuid4().hex
+        call = PendingCall(service_name)
+        message = make_message(
+            {"args": args, "kwargs": kwargs}, self.link.serializer, TRANSIENT, headers,
+            correlation_id=correlation_id, reply_to=self.reply_to,
+            expiration=str(max(int(timeout * 1000), 1)))
+        self.pending[correlation_id] = call
+        try:
+            self.link.publish(
+                message, self.exchange.name, f"{service_name}.{method_name}", mandatory=True,
+                on_confirm=lambda taken: taken or self._fail(correlation_id, _unreachable),
+                on_return=lambda: self._fail(correlation_id, _not_running))
+        except BrokerUnreachable as error:
+            self.forget(correlation_id)
+            log.warning("could not call %s.%s: %s", service_name, method_name, error)
+            raise _unreachable(service_name) from None
+        return correlation_id, call
+
+    def forget(self, correlation_id: str) -> None:
+        self.pending.pop(correlation_id, None)
+
+    def _on_reply(self, message) -> None:
+        call = self.pending.pop(message.properties.get("correlation_id"), None)
+        if call is None:
+            log.debug("a reply for a call no longer awaited")
+            return
+        try:
+            call.reply(decode(message))
+        except Exception as error:  # a reply that cannot be read fails its call alone
+            call.fail(ServiceUnavailable(f"An unreadable reply from {call.service_name}: "
+                                         f"{error}", {"service": call.service_name}))
+
+    def _fail(self, correlation_id: str, error_for) -> None:
+        call = self.pending.pop(correlation_id, None)
+        if call is not None:
+            call.fail(error_for(call.service_name))
+
+
+def _not_running(service_name: str) -> ServiceUnavailable:
+    return ServiceUnavailable(f"The {service_name} service is not available.",
+                              {"service": service_name})
+
+
+def _unreachable(service_name: str) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        f"The {service_name} service cannot be reached right now; try again.",
+        {"service": service_name})
 
 
 class DeadlineRpc(DependencyProvider):
@@ -104,7 +219,7 @@ class DeadlineRpc(DependencyProvider):
     observe, if given, is told of every call's outcome: (service, method, seconds, error).
     """
 
-    rpc_reply_listener = SturdyReplyListener()
+    client = RpcClient()
 
     def __init__(self, timeout: float | None = None, observe=None):
         self.timeout = timeout
@@ -116,19 +231,21 @@ class DeadlineRpc(DependencyProvider):
                 self.container.config.get("RPC_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS))
 
     def get_dependency(self, worker_ctx) -> ClusterProxy:
-        return ClusterProxy(worker_ctx, self.rpc_reply_listener, self.timeout, self.observe)
+        return ClusterProxy(worker_ctx, self.client, self.timeout, self.observe)
 
 
 class ClusterProxy:
-    def __init__(self, worker_ctx, reply_listener: ReplyListener, timeout: float, observe=None):
+    """`proxy.<service>.<method>(...)`, as in nameko shell."""
+
+    def __init__(self, worker_ctx, client: RpcClient, timeout: float, observe=None):
         self._worker_ctx = worker_ctx
-        self._reply_listener = reply_listener
+        self._client = client
         self.timeout = timeout
         self.observe = observe
 
     def with_timeout(self, timeout: float) -> ClusterProxy:
         """The same proxy with another deadline (a health probe wants a short one)."""
-        return ClusterProxy(self._worker_ctx, self._reply_listener, timeout, self.observe)
+        return ClusterProxy(self._worker_ctx, self._client, timeout, self.observe)
 
     def __getattr__(self, service_name: str) -> ServiceProxy:
         if service_name.startswith("_"):
@@ -141,121 +258,95 @@ class ServiceProxy:
         self._cluster = cluster
         self._service_name = service_name
 
-    def __getattr__(self, method_name: str) -> DeadlineMethodProxy:
+    def __getattr__(self, method_name: str) -> MethodProxy:
         if method_name.startswith("_"):
             raise AttributeError(method_name)
-        cluster = self._cluster
-        return DeadlineMethodProxy(
-            cluster._worker_ctx, self._service_name, method_name, cluster._reply_listener,
-            timeout=cluster.timeout, observe=cluster.observe)
+        return MethodProxy(self._cluster, self._service_name, method_name)
 
 
-class DeadlineMethodProxy(MethodProxy):
-    def __init__(self, worker_ctx, service_name, method_name, reply_listener, timeout,
-                 observe=None, **options):
-        self.timeout = timeout
-        self.observe = observe
-        super().__init__(worker_ctx, service_name, method_name, reply_listener, **options)
+class MethodProxy(HeaderEncoder):
+    """One remote method: call it for the result, or call_async for a DeadlineReply."""
 
-    def _call(self, *args, **kwargs) -> DeadlineReply:
+    def __init__(self, cluster: ClusterProxy, service_name: str, method_name: str):
+        self.cluster = cluster
+        self.service_name = service_name
+        self.method_name = method_name
+
+    def __call__(self, *args, **kwargs):
+        return self.call_async(*args, **kwargs).result()
+
+    def call_async(self, *args, **kwargs) -> DeadlineReply:
         started = time.monotonic()
         try:
-            reply = self._send(*args, **kwargs)
+            reply = self._send(args, kwargs)
         except Exception as error:
-            self._observed(started, error)
+            self.observed(started, error)
             raise
         reply.started = started
         return reply
 
-    def _observed(self, started: float, error: Exception | None) -> None:
-        if self.observe is not None:
-            self.observe(self.service_name, self.method_name, time.monotonic() - started, error)
+    def observed(self, started: float, error: Exception | None) -> None:
+        if self.cluster.observe is not None:
+            self.cluster.observe(self.service_name, self.method_name,
+                                 time.monotonic() - started, error)
 
     def _remaining_seconds(self) -> float:
         """This call's timeout, cut to part of what remains of the caller's deadline: the
         rest is left for answering the caller before it gives up."""
-        inherited = self.worker_ctx.context_data.get(DEADLINE_KEY)
-        if isinstance(self.worker_ctx.entrypoint, Rpc) and isinstance(inherited, (int, float)):
-            return min(self.timeout, (inherited - time.time()) * INHERITED_SHARE)
-        return self.timeout
+        worker_ctx = self.cluster._worker_ctx
+        inherited = worker_ctx.context_data.get(DEADLINE_KEY)
+        if isinstance(worker_ctx.entrypoint, Rpc) and isinstance(inherited, (int, float)):
+            return min(self.cluster.timeout, (inherited - time.time()) * INHERITED_SHARE)
+        return self.cluster.timeout
 
-    def _send(self, *args, **kwargs) -> DeadlineReply:
+    def _send(self, args, kwargs) -> DeadlineReply:
         timeout = self._remaining_seconds()
         if timeout <= 0:
             raise ServiceTimeout(f"No time left to call the {self.service_name} service.",
                                  {"service": self.service_name, "method": self.method_name})
         deadline = time.monotonic() + timeout
-        headers = self.get_message_headers(self.worker_ctx)
+        headers = self.get_message_headers(self.cluster._worker_ctx)
         headers[f"{self.header_prefix}.{DEADLINE_KEY}"] = time.time() + timeout
-        correlation_id = str(uuid.uuid4())
-        exchange = get_rpc_exchange(self.container.config)
-        reply_event = self.reply_listener.get_reply_event(correlation_id)
-        try:
-            # mandatory + publish confirms make an unroutable call (no service) fail here.
-            self.publisher.publish(
-                {"args": args, "kwargs": kwargs},
-                exchange=exchange,
-                routing_key=f"{self.service_name}.{self.method_name}",
-                mandatory=True,
-                reply_to=self.reply_listener.routing_key,
-                correlation_id=correlation_id,
-                extra_headers=headers,
-                expiration=timeout,
-                # A fresh broker has no RPC exchange until something declares it.
-                declare=[exchange],
-                # Reconnecting to a broker that went away is tried only while the deadline
-                # allows, not for the publisher's default of several seconds.
-                retry_policy={"max_retries": max(int(timeout / RETRY_INTERVAL_SECONDS), 1),
-                              "interval_start": 0, "interval_step": RETRY_INTERVAL_SECONDS,
-                              "interval_max": RETRY_INTERVAL_SECONDS},
-            )
-        except UndeliverableMessage:
-            self.reply_listener._reply_events.pop(correlation_id, None)
-            raise ServiceUnavailable(
-                f"The {self.service_name} service is not available.",
-                {"service": self.service_name}) from None
-        except BROKER_GONE as error:
-            self.reply_listener._reply_events.pop(correlation_id, None)
-            log.warning("could not call %s.%s, the broker is out of reach: %s",
-                        self.service_name, self.method_name, error)
-            raise ServiceUnavailable(
-                f"The {self.service_name} service cannot be reached right now; try again.",
-                {"service": self.service_name}) from None
-        return DeadlineReply(reply_event, self, correlation_id, deadline, timeout)
+        correlation_id, call = self.cluster._client.call(
+            self.service_name, self.method_name, args, kwargs, headers, timeout)
+        return DeadlineReply(self, call, correlation_id, deadline, timeout)
 
 
-class DeadlineReply(RpcReply):
+class DeadlineReply:
+    """The answer to a call made with call_async."""
+
     started = 0.0
 
-    def __init__(self, reply_event, proxy: DeadlineMethodProxy, correlation_id: str,
+    def __init__(self, proxy: MethodProxy, call: PendingCall, correlation_id: str,
                  deadline: float, timeout: float):
-        super().__init__(reply_event)
         self.proxy = proxy
+        self.call = call
         self.correlation_id = correlation_id
         self.deadline = deadline
         self.timeout = timeout
 
     def forget(self) -> None:
         """Stops waiting for the reply (for calls made only for their effect)."""
-        self.proxy.reply_listener._reply_events.pop(self.correlation_id, None)
+        self.proxy.cluster._client.forget(self.correlation_id)
 
     def result(self):
         try:
             result = self._result()
         except Exception as error:
-            self.proxy._observed(self.started, error)
+            self.proxy.observed(self.started, error)
             raise
-        self.proxy._observed(self.started, None)
+        self.proxy.observed(self.started, None)
         return result
 
     def _result(self):
-        if self.resp_body is None:
-            remaining = max(self.deadline - time.monotonic(), 0)
-            self.resp_body = self.reply_event.wait(timeout=remaining)
-            if self.resp_body is None:
-                self.proxy.reply_listener._reply_events.pop(self.correlation_id, None)
-                raise ServiceTimeout(
-                    f"The {self.proxy.service_name} service did not answer in time.",
-                    {"service": self.proxy.service_name, "method": self.proxy.method_name,
-                     "timeout_seconds": round(self.timeout, 3)})
-        return super().result()
+        body = self.call.wait(max(self.deadline - time.monotonic(), 0))
+        if body is None:
+            self.forget()
+            raise ServiceTimeout(
+                f"The {self.proxy.service_name} service did not answer in time.",
+                {"service": self.proxy.service_name, "method": self.proxy.method_name,
+                 "timeout_seconds": round(self.timeout, 3)})
+        if body.get("error"):
+            raise deserialize(body["error"])
+        return body["result"]
+

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from nameko.events import EventDispatcher
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -10,6 +9,7 @@ from shop import health
 from shop.context import RequestContext
 from shop.database import Database, fetch_page
 from shop.errors import DOMAIN_ERRORS, Conflict, Forbidden, NotFound, Unauthorized
+from shop.events import EventDispatcher
 from shop.rpc import rpc
 from shop.schemas import PageSchema, acts_for, is_admin, load, load_actor, parse_id
 from shop.tokens import TokenService

@@ -4,13 +4,14 @@ import time
 
 import eventlet
 import pytest
-from nameko.rpc import ReplyListener, rpc
+from nameko.rpc import rpc
 from nameko.testing.services import entrypoint_hook
 from nameko.testing.utils import get_container
 
 from gateway.service import GatewayService
-from shop.errors import ServiceTimeout
-from shop.rpc import DeadlineRpc
+from shop.errors import ServiceTimeout, ServiceUnavailable
+from shop.rpc import DeadlineRpc, RpcClient
+from shop.rpc import rpc as shop_rpc
 from users.service import UsersService
 
 
@@ -81,6 +82,54 @@ def test_a_late_reply_is_never_taken_for_another_calls(container_factory, config
         eventlet.sleep(0.5)  # the late reply to "late" arrives meanwhile
         assert call("second", 0) == "second"
     assert caller.extensions  # container still healthy
-    listener = next(ext for ext in caller.subextensions
-                    if isinstance(ext, ReplyListener))
-    assert listener._reply_events == {}  # nothing left waiting for ever
+    client = next(ext for ext in caller.subextensions if isinstance(ext, RpcClient))
+    assert client.pending == {}  # nothing left waiting for ever
+
+
+class EchoService:
+    name = "echo"
+
+    @shop_rpc
+    def echo(self, value):
+        return value
+
+
+class MixedCaller:
+    name = "mixed_caller"
+    remote = DeadlineRpc(timeout=5)
+
+    @rpc
+    def storm(self, rounds):
+        """Per round, 40 calls answered by unconfirmed replies and 15 to an absent
+        service, all at once; returns the echoes and how each absent call ended."""
+        pool = eventlet.GreenPool(60)
+        echoes, outcomes = [], []
+        for _ in range(rounds):
+            answered = [pool.spawn(self.remote.echo.echo, n) for n in range(40)]
+            absent = [pool.spawn(self._call_absent) for _ in range(15)]
+            echoes.append([reply.wait() for reply in answered])
+            outcomes += [reply.wait() for reply in absent]
+        return echoes, outcomes
+
+    def _call_absent(self):
+        try:
+            self.remote.absent.anything()
+        except ServiceUnavailable:
+            return "unavailable"
+        except ServiceTimeout:
+            return "timeout"
+        return "answered"
+
+
+def test_an_absent_service_is_unavailable_at_once_amid_unconfirmed_replies(
+        container_factory, config):
+    """Replies go out unconfirmed and requests confirmed, from one process and at once:
+    no request may end up on a channel without confirms, where an unroutable call would
+    wait out its deadline (ServiceTimeout) instead of failing at once."""
+    container_factory(EchoService, config).start()
+    caller = container_factory(MixedCaller, config)
+    caller.start()
+    with entrypoint_hook(caller, "storm") as storm:
+        echoes, outcomes = storm(20)
+    assert echoes == [list(range(40))] * 20
+    assert set(outcomes) == {"unavailable"}

@@ -1,0 +1,50 @@
+"""Events out: `self.dispatch("order_placed", payload)`, on the container's long-lived link.
+
+Like nameko's EventDispatcher (the same exchange, `<service>.events`, the same headers,
+persistent messages), but the exchange is declared once per connection instead of on
+every publish, and the publish waits only for its own confirm while other workers'
+messages are in flight on the same channel.
+"""
+
+from __future__ import annotations
+
+from nameko.extensions import DependencyProvider
+from nameko.messaging import HeaderEncoder
+from nameko.standalone.events import get_event_exchange
+
+from shop.amqp import PERSISTENT, BrokerLink, make_message
+
+DEFAULT_CONFIRM_SECONDS = 10.0
+
+
+class EventDispatcher(DependencyProvider, HeaderEncoder):
+    """Injects `dispatch(event_type, payload)`: returns once the broker has the event,
+    raises BrokerUnreachable (transient: a 503 to the caller) if it cannot get it there
+    within EVENT_CONFIRM_SECONDS."""
+
+    link = BrokerLink()
+
+    def setup(self) -> None:
+        config = self.container.config
+        self.exchange = get_event_exchange(self.container.service_name, config)
+        self.confirm_seconds = float(config.get("EVENT_CONFIRM_SECONDS",
+                                                DEFAULT_CONFIRM_SECONDS))
+        self.link.use(self)
+
+    def on_connected(self, connection) -> None:
+        channel = connection.channel()
+        self.exchange(channel).declare()
+        channel.close()
+
+    def on_lost(self, error: Exception) -> None:
+        """Nothing of its own to fail: the link fails the unconfirmed publishes."""
+
+    def get_dependency(self, worker_ctx):
+        headers = self.get_message_headers(worker_ctx)
+
+        def dispatch(event_type: str, payload) -> None:
+            self.link.publish_confirmed(
+                make_message(payload, self.link.serializer, PERSISTENT, headers),
+                self.exchange.name, event_type, self.confirm_seconds)
+
+        return dispatch
