@@ -11,7 +11,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from shop.money import Money
+from shop.money import Cents, Money
 from shop.schemas import PageSchema, UtcDateTime, not_blank
 
 MAX_QUANTITY = 1000
@@ -100,7 +100,7 @@ class ProductSchema(Schema):
     id = fields.String()
     name = fields.String()
     description = fields.String()
-    price = Money()
+    price = Cents(attribute="price_cents")  # dumps ORM objects and Core rows alike
     category = fields.String()
     stock = fields.Integer()
     is_active = fields.Boolean()

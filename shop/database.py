@@ -10,8 +10,8 @@ from pathlib import Path
 
 import nameko_sqlalchemy
 from marshmallow import Schema
-from sqlalchemy import Select, event, func, select
-from sqlalchemy.engine import make_url
+from sqlalchemy import Executable, Row, Select, event, func, select
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -22,20 +22,47 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 15
 log = logging.getLogger(__name__)
 
 
+class DatabaseWrapper(nameko_sqlalchemy.database.DatabaseWrapper):
+    """A worker's `self.db`: `.session` (the ORM, opened when first used) and, for hot
+    reads, `.first(statement)`, plain SQL through SQLAlchemy Core on a connection
+    borrowed for that one statement (no session to open and close)."""
+
+    def __init__(self, session_factory, engine: Engine):
+        super().__init__(session_factory)
+        self.engine = engine
+
+    def first(self, statement: Executable, **params) -> Row | None:
+        with self.engine.connect() as connection:
+            return connection.execute(statement, params).first()
+
+    def page(self, matching: Select, order_by: tuple, paging: dict, schema: Schema) -> dict:
+        """One page of matching rows, dumped with schema (a Core row's columns by name),
+        with the total count; on one connection, no ORM objects."""
+        with self.engine.connect() as connection:
+            total = connection.scalar(select(func.count()).select_from(matching.subquery()))
+            rows = connection.execute(matching.order_by(*order_by)
+                                      .offset((paging["page"] - 1) * paging["limit"])
+                                      .limit(paging["limit"]))
+            items = schema.dump([row._mapping for row in rows], many=True)
+        return page_of(items, paging["page"], paging["limit"], total)
+
+
 class Database(nameko_sqlalchemy.Database):
     """A Database whose pool fits max_workers, on a driver that never blocks the hub.
 
     Every worker may hold one connection, so the pool has max_workers of them and no
-    worker waits for another's. psycopg2 is made green (psycogreen): a slow query makes
-    its worker wait, not the whole process. A SQLite file gets its folder created, WAL
-    journaling (readers do not block the writer) and a busy timeout for other processes.
+    worker waits for another's. No ping per checkout: a connection the server dropped
+    fails its statement (a 503 to that one caller) and SQLAlchemy then discards every
+    connection older than the failure. psycopg2 is made green (psycogreen): a slow
+    query makes its worker wait, not the whole process. A SQLite file gets its folder
+    created, WAL journaling (readers do not block the writer) and a busy timeout for
+    other processes.
     """
 
     def setup(self) -> None:
         self.engine_options = {
             "pool_size": self.container.max_workers,
             "max_overflow": 0,
-            "pool_pre_ping": True,
             **self.engine_options,
         }
         uri = self.container.config["DB_URIS"][self._uri_key]
@@ -50,6 +77,11 @@ class Database(nameko_sqlalchemy.Database):
         super().setup()
         if url.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", _tune_sqlite)
+
+    def get_dependency(self, worker_ctx) -> DatabaseWrapper:
+        db = DatabaseWrapper(self.Session, self.engine)
+        self.dbs[worker_ctx] = db
+        return db
 
     def worker_teardown(self, worker_ctx) -> None:
         """Closes the worker's session. When the database went away mid-transaction the

@@ -45,3 +45,10 @@ class Money(fields.Field):
 
     def _serialize(self, value, attr, obj, **kwargs) -> str | None:
         return None if value is None else str(Decimal(value).quantize(Decimal("0.01")))
+
+
+class Cents(fields.Field):
+    """An amount stored as whole cents, given out like Money: "19.99"."""
+
+    def _serialize(self, value, attr, obj, **kwargs) -> str | None:
+        return None if value is None else str(from_cents(value))

@@ -2,7 +2,6 @@
 
 import time
 import uuid
-from types import SimpleNamespace
 
 import pytest
 from nameko.testing.services import worker_factory
@@ -11,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from posts.models import Base
 from posts.service import PostsService
+from shop.database import DatabaseWrapper
 from shop.errors import Forbidden, InvalidInput, NotFound
 
 ADA = {"id": str(uuid.uuid4()), "role": "user"}
@@ -23,7 +23,7 @@ def service(tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path}/posts.db")
     Base.metadata.create_all(engine)
     with Session(engine) as session:
-        yield worker_factory(PostsService, db=SimpleNamespace(session=session))
+        yield worker_factory(PostsService, db=DatabaseWrapper(lambda: session, engine))
     engine.dispose()
 
 

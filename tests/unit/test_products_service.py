@@ -2,7 +2,6 @@
 
 import uuid
 from datetime import timedelta
-from types import SimpleNamespace
 
 import pytest
 from nameko.testing.services import worker_factory
@@ -11,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from products.models import Base, Reservation
 from products.service import ProductsService
+from shop.database import DatabaseWrapper
 from shop.errors import Conflict, Forbidden, InsufficientStock, InvalidInput, NotFound
 from shop.schemas import utcnow
 
@@ -23,7 +23,7 @@ def service(tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path}/products.db")
     Base.metadata.create_all(engine)
     with Session(engine) as session:
-        yield worker_factory(ProductsService, db=SimpleNamespace(session=session),
+        yield worker_factory(ProductsService, db=DatabaseWrapper(lambda: session, engine),
                              config=SETTINGS)
     engine.dispose()
 
