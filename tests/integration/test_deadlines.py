@@ -9,6 +9,7 @@ from nameko.testing.services import entrypoint_hook
 from nameko.testing.utils import get_container
 
 from gateway.service import GatewayService
+from shop.amqp import BrokerLink
 from shop.errors import ServiceTimeout, ServiceUnavailable
 from shop.rpc import DeadlineRpc, RpcClient
 from shop.rpc import rpc as shop_rpc
@@ -133,3 +134,43 @@ def test_an_absent_service_is_unavailable_at_once_amid_unconfirmed_replies(
         echoes, outcomes = storm(20)
     assert echoes == [list(range(40))] * 20
     assert set(outcomes) == {"unavailable"}
+
+
+class PatientCaller:
+    name = "patient_caller"
+    remote = DeadlineRpc(timeout=10)
+
+    @rpc
+    def call(self, value, delay):
+        return self.remote.slow.echo(value, delay)
+
+
+def connection_on_port(rabbit_manager, port: int) -> str:
+    """The name the broker gives the connection from our port (listed after a moment)."""
+    for _ in range(50):
+        names = [c["name"] for c in rabbit_manager.get_connections() if c["peer_port"] == port]
+        if names:
+            return names[0]
+        eventlet.sleep(0.2)
+    raise AssertionError(f"no connection from port {port}")
+
+
+def test_a_lost_broker_connection_fails_waiting_calls_at_once_and_calls_resume(
+        container_factory, config, rabbit_manager):
+    container_factory(SlowService, config).start()
+    caller = container_factory(PatientCaller, config)
+    caller.start()
+    link = next(ext for ext in caller.subextensions if isinstance(ext, BrokerLink))
+    port = link._connection.sock.getsockname()[1]
+    with entrypoint_hook(caller, "call") as call:
+        connection = connection_on_port(rabbit_manager, port)
+        waiting = eventlet.spawn(call, "waiting", 5)
+        eventlet.sleep(0.3)
+        started = time.monotonic()
+        rabbit_manager.delete_connection(connection)
+        with pytest.raises(ServiceUnavailable):
+            waiting.wait()
+        # At once: not after the 5 s the answer takes, nor the 10 s deadline.
+        assert time.monotonic() - started < 3
+        assert link.wait_ready(10)  # reconnected, with a new reply queue
+        assert call("again", 0) == "again"
