@@ -136,13 +136,9 @@ def test_an_absent_service_is_unavailable_at_once_amid_unconfirmed_replies(
     assert set(outcomes) == {"unavailable"}
 
 
-class PatientCaller:
+class PatientCaller(CallerService):
     name = "patient_caller"
     remote = DeadlineRpc(timeout=10)
-
-    @rpc
-    def call(self, value, delay):
-        return self.remote.slow.echo(value, delay)
 
 
 def connection_on_port(rabbit_manager, port: int) -> str:
