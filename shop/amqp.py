@@ -119,9 +119,9 @@ class BrokerLink(SharedExtension):
             self._ready = Event()
 
     def use(self, user: LinkUser) -> None:
+        """Registers a user; call it from setup(), before the first connection (its
+        on_connected runs on the reader's green thread, the only one that may read)."""
         self.users.append(user)
-        if self._ready.ready():
-            user.on_connected(self._connection)
 
     # --- publishing --------------------------------------------------------------
 
