@@ -1,141 +1,189 @@
-"""Placing an order, as a saga across two services:
+"""Placing an order, with one synchronous call to products:
 
-    reserve stock (products) → save the order at the reserved prices → commit the
-    reservation (products) → announce order_placed
+    save the order as pending → take its stock (products, one call) → mark it placed
+    at the prices products answered → announce order_placed
 
-A failure after the reservation releases it (compensation) and leaves no order behind.
-If products cannot be reached, the reservation request expires unread in its queue and
-any reservation that was made anyway is released by the products service's sweep.
+The pending row comes first so that no stock is ever taken for an order nobody will
+finish. If the placement stops anywhere after it (an error, products unreachable, this
+process killed), the order becomes `failed` and its stock is released: at once when
+possible, else by the service's timer, which also fails orders left pending longer than
+ORDER_PENDING_SECONDS. A release that overtakes its take leaves a tombstone in products,
+so the late take is refused. Pending and failed orders are never shown.
+
+Under an Idempotency-Key the pending row is claimed once per user and key: replays that
+arrive together find it and finish the same order (products takes once per order id),
+and exactly one of them moves it to placed, announces it and answers "not replayed".
+A failed order gives its key up, so a retry after a 503 places the order afresh.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, insert, update
+from sqlalchemy.engine import Engine
 
-from orders.models import Order, OrderItem
-from shop.errors import Conflict, IdempotencyKeyReused, ServiceTimeout, ServiceUnavailable
+from orders import store
+from orders.store import FAILED, ITEMS, ORDERS, PENDING, PLACED
+from shop.database import insert_unless_present
+from shop.errors import (
+    Conflict,
+    IdempotencyKeyReused,
+    InsufficientStock,
+    NotFound,
+    ServiceTimeout,
+    ServiceUnavailable,
+)
 from shop.money import cents
+from shop.schemas import utcnow
 
 log = logging.getLogger(__name__)
 UNREACHABLE = (ServiceUnavailable, ServiceTimeout)
-
-
-IDEMPOTENT_ORDERS = uuid.UUID("6f0d5d7e-8a43-4f7e-9d55-0b8e0f6c1a52")
-
-
-def order_id_for(user_id: str, idempotency_key: str | None, fingerprint: str) -> str:
-    """A new id, or, under an Idempotency-Key, the same id for every replay of one body.
-
-    Replays that arrive together then share one reservation (products reserves once per
-    order id) instead of each holding stock until the first one is saved.
-    """
-    if idempotency_key is None:
-        return str(uuid.uuid4())
-    return str(uuid.uuid5(IDEMPOTENT_ORDERS, f"{user_id}:{idempotency_key}:{fingerprint}"))
+REFUSALS = (InsufficientStock, NotFound)  # products took nothing, and said why
 
 
 class OrderPlacement:
     """One attempt to place one user's order."""
 
-    def __init__(self, session: Session, products, user_id: str, request: dict,
-                 fingerprint: str, idempotency_key: str | None):
-        self.session = session
+    def __init__(self, engine: Engine, products, announce: Callable[[dict], None],
+                 user_id: str, request: dict, fingerprint: str, idempotency_key: str | None):
+        self.engine = engine
         self.products = products
+        self.announce = announce
         self.user_id = user_id
         self.request = request
         self.fingerprint = fingerprint
         self.idempotency_key = idempotency_key
-        self.order_id = order_id_for(user_id, idempotency_key, fingerprint)
 
-    def run(self) -> tuple[Order, bool]:
-        """Returns (the order, whether it was placed earlier under the same key)."""
-        earlier = self.earlier_order()
-        if earlier is not None:
-            return earlier, True
-        reservation = self.reserve()
-        try:
-            order = self.save(reservation)
-        except IntegrityError:  # the same key won a race with us: that order stands
-            self.session.rollback()
-            earlier = self.earlier_order()
-            if earlier.id != self.order_id:  # a reservation of our own, not the winner's
-                self.release()
-            return earlier, True
-        except Exception:
-            self.session.rollback()
-            self.release()
-            raise
-        self.confirm(order)
-        return order, False
+    def run(self) -> tuple[dict, bool]:
+        """Returns (the order as OrderSchema dumps it, whether it was placed before)."""
+        for _ in range(2):
+            earlier = self.claim()
+            if earlier is not None:
+                return earlier, True
+            try:
+                taken = self.products.take_stock(self.order_id, self.request["items"])
+            except Conflict:  # this order's stock was given back first: place it afresh
+                self.give_up(release=False)
+                continue
+            except REFUSALS:
+                self.give_up(release=False)
+                raise
+            except UNREACHABLE:
+                placed = self.give_up(release=True, wait=False)
+                if placed is not None:
+                    return placed, True
+                raise ServiceUnavailable("Products cannot take the stock right now; try "
+                                         "again.", {"service": "products"}) from None
+            except Exception:
+                self.give_up(release=True)
+                raise
+            try:
+                order, replayed = self.finish(taken)
+            except Exception:
+                self.give_up(release=True)
+                raise
+            if not replayed:
+                self.announce({"id": order["id"], "user_id": order["user_id"],
+                               "total": str(order["total"]),
+                               "item_count": sum(item["quantity"] for item in order["items"])})
+            return order, replayed
+        raise ServiceUnavailable("The order could not be placed; try again.",
+                                 {"service": "products"})
 
-    def earlier_order(self) -> Order | None:
+    def claim(self) -> dict | None:
+        """Saves the order as pending under a new id, or, when this key was used before,
+        returns that placed order or takes over that pending one."""
+        self.order_id = str(uuid.uuid4())
+        self.created_at = utcnow()
+        row = {"id": self.order_id, "user_id": self.user_id, "status": PENDING,
+               "total_cents": 0, "shipping_address": self.request["shipping_address"],
+               "idempotency_key": self.idempotency_key,
+               "request_fingerprint": self.fingerprint, "stock_released": False,
+               "created_at": self.created_at, "updated_at": self.created_at}
         if self.idempotency_key is None:
+            with self.engine.begin() as connection:
+                connection.execute(insert(ORDERS), row)
             return None
-        order = self.session.scalar(select(Order).where(
-            Order.user_id == self.user_id, Order.idempotency_key == self.idempotency_key))
-        if order is not None and order.request_fingerprint != self.fingerprint:
+        earlier = None
+        while earlier is None:
+            with self.engine.begin() as connection:
+                if connection.execute(insert_unless_present(connection, ORDERS),
+                                      row).rowcount:
+                    return None
+                # None if that order failed and gave its key up just now: claim again.
+                earlier = connection.execute(store.BY_KEY, {
+                    "user_id": self.user_id, "key": self.idempotency_key}).mappings().first()
+        if earlier["request_fingerprint"] != self.fingerprint:
             raise IdempotencyKeyReused(
                 "This Idempotency-Key was used for a different order.",
                 {"idempotency_key": ["Already used with another body."]})
-        return order
+        if earlier["status"] == PENDING:  # a replay still running: finish it with them
+            self.order_id, self.created_at = earlier["id"], earlier["created_at"]
+            return None
+        with self.engine.connect() as connection:
+            return store.read(connection, earlier["id"])
 
-    def reserve(self) -> dict:
-        try:
-            try:
-                return self.products.reserve_stock(self.order_id, self.request["items"])
-            except Conflict:  # an earlier failed try under this key gave its hold back
-                self.order_id = str(uuid.uuid4())
-                return self.products.reserve_stock(self.order_id, self.request["items"])
-        except UNREACHABLE:
-            self.release(wait=False)
-            raise ServiceUnavailable("Products cannot be reserved right now; try again.",
-                                     {"service": "products"}) from None
-
-    def save(self, reservation: dict) -> Order:
-        items = [OrderItem(product_id=item["product_id"], name=item["name"],
-                           unit_price_cents=cents(item["unit_price"]),
-                           quantity=item["quantity"])
-                 for item in reservation["items"]]
-        order = Order(id=self.order_id, user_id=self.user_id, status="placed",
-                      total_cents=sum(i.unit_price_cents * i.quantity for i in items),
-                      shipping_address=self.request["shipping_address"],
-                      idempotency_key=self.idempotency_key,
-                      request_fingerprint=self.fingerprint, items=items)
-        self.session.add(order)
-        # Every value was just written here: reading them back after the commit (what
-        # expiring does) would cost two queries for nothing.
-        self.session.expire_on_commit = False
-        try:
-            self.session.commit()
-        finally:
-            self.session.expire_on_commit = True
-        return order
-
-    def confirm(self, order: Order) -> None:
-        try:
-            self.products.commit_reservation(self.order_id)
-        except Exception as error:
-            self.session.delete(order)
-            self.session.commit()
-            self.release(wait=not isinstance(error, UNREACHABLE))
-            if isinstance(error, UNREACHABLE):
-                raise ServiceUnavailable("The order could not be confirmed; try again.",
-                                         {"service": "products"}) from None
-            raise
-
-    def release(self, wait: bool = True) -> None:
-        """Compensation: gives the reservation back. Never raises; the products sweep
-        releases whatever this misses."""
-        try:
-            if wait:
-                self.products.release_stock(self.order_id)
+    def finish(self, taken: dict) -> tuple[dict, bool]:
+        """Marks the order placed with what was taken; (the order, False). If a parallel
+        replay placed it first: (that order, True)."""
+        items = [{"order_id": self.order_id, "product_id": item["product_id"],
+                  "name": item["name"], "unit_price_cents": cents(item["unit_price"]),
+                  "quantity": item["quantity"]} for item in taken["items"]]
+        total = sum(item["unit_price_cents"] * item["quantity"] for item in items)
+        now = utcnow()
+        with self.engine.begin() as connection:
+            placed = connection.execute(
+                update(ORDERS).where(ORDERS.c.id == self.order_id, ORDERS.c.status == PENDING)
+                .values(status=PLACED, total_cents=total, updated_at=now)).rowcount
+            if placed:
+                connection.execute(insert(ITEMS), items)
             else:
+                earlier = store.read(connection, self.order_id)
+        if not placed:
+            if earlier is None:  # given up meanwhile (the sweep): its stock goes back
+                raise ServiceUnavailable("The order could not be completed; try again.",
+                                         {"service": "products"})
+            return earlier, True
+        return store.order_view({
+            "id": self.order_id, "user_id": self.user_id, "status": PLACED,
+            "total_cents": total, "shipping_address": self.request["shipping_address"],
+            "created_at": self.created_at, "updated_at": now}, items), False
+
+    def give_up(self, release: bool, wait: bool = True) -> dict | None:
+        """Fails the pending order, and gives back whatever stock it may hold (a take
+        that timed out may still happen). Returns the order instead if a parallel replay
+        placed it meanwhile. Never raises for products: the timer retries the release."""
+        with self.engine.begin() as connection:
+            if not release and self.idempotency_key is None:
+                # Refused, and no replay can know this id: nothing to give back.
+                connection.execute(delete(ORDERS).where(ORDERS.c.id == self.order_id,
+                                                        ORDERS.c.status == PENDING))
+                return None
+            failed = connection.execute(
+                update(ORDERS).where(ORDERS.c.id == self.order_id, ORDERS.c.status == PENDING)
+                .values(status=FAILED, idempotency_key=None, stock_released=False,
+                        updated_at=utcnow())).rowcount
+            if not failed:
+                return store.read(connection, self.order_id)
+        if release:
+            self.release(wait)
+        return None
+
+    def release(self, wait: bool) -> None:
+        """Gives the failed order's stock back, waiting for products to confirm (then the
+        order is forgotten) or not (when products just failed to answer). Whatever does
+        not get through is the timer's to retry."""
+        try:
+            if not wait:
                 self.products.release_stock.call_async(self.order_id).forget()
+                return
+            self.products.release_stock(self.order_id)
         except UNREACHABLE as error:
-            log.warning("could not release the reservation of order %s now: %s",
-                        self.order_id, error)
+            log.warning("stock of failed order %s not released yet: %s", self.order_id, error)
+            return
+        with self.engine.begin() as connection:
+            connection.execute(delete(ORDERS).where(ORDERS.c.id == self.order_id,
+                                                    ORDERS.c.status == FAILED))

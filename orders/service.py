@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
+from functools import partial
 
+from nameko.dependency_providers import Config
 from sqlalchemy import select, update
 
+from orders import store
 from orders.models import Base, Order
 from orders.placement import UNREACHABLE, OrderPlacement
 from orders.schemas import (
@@ -16,13 +20,23 @@ from orders.schemas import (
     StatusSchema,
     fingerprint,
 )
+from orders.store import CANCELLED, FAILED, HIDDEN, ORDERS, PENDING
 from shop import health
 from shop.context import RequestContext
-from shop.database import Database, fetch_page
+from shop.database import Database
 from shop.errors import DOMAIN_ERRORS, Conflict, Forbidden, NotFound
 from shop.events import EventDispatcher
 from shop.rpc import DeadlineRpc, rpc
-from shop.schemas import acts_for, is_admin, load, load_actor, load_author, parse_id
+from shop.schemas import (
+    acts_for,
+    is_admin,
+    load,
+    load_actor,
+    load_author,
+    page_of,
+    parse_id,
+    utcnow,
+)
 from shop.timers import every
 
 log = logging.getLogger(__name__)
@@ -31,6 +45,12 @@ rpc_method = rpc(expected_exceptions=DOMAIN_ERRORS)
 NEXT_STATUS = {"placed": "paid", "paid": "shipped", "shipped": "delivered"}
 CANCELLABLE_BY_OWNER = ("placed", "paid")
 CANCELLABLE_BY_ADMIN = ("placed", "paid", "shipped")
+# Longer than any placement can run (its one call to products has a deadline), so only
+# a placement that stopped half-way leaves an order pending this long.
+DEFAULT_PENDING_SECONDS = 120
+
+NEW_ORDER, IDEMPOTENCY_KEY, QUERY = NewOrderSchema(), IdempotencyKeySchema(), OrderQuerySchema()
+ORDER = OrderSchema()
 
 
 class OrdersService(health.DatabaseHealth):
@@ -39,6 +59,7 @@ class OrdersService(health.DatabaseHealth):
     db = Database(Base)
     rpc = DeadlineRpc()
     dispatch = EventDispatcher()
+    config = Config()
     request_id = RequestContext()
 
     @rpc_method
@@ -50,21 +71,22 @@ class OrdersService(health.DatabaseHealth):
         Raises InvalidInput, NotFound, InsufficientStock, IdempotencyKeyReused, or
         ServiceUnavailable when products cannot be reached."""
         buyer = load_author(actor)
-        request = load(NewOrderSchema(), data)
-        key = load(IdempotencyKeySchema(), {"key": idempotency_key})["key"]
+        request = load(NEW_ORDER, data)
+        key = load(IDEMPOTENCY_KEY, {"key": idempotency_key})["key"]
         order, replayed = OrderPlacement(
-            self.db.session, self.rpc.products, buyer["id"], request, fingerprint(request),
-            key).run()
-        if not replayed:
-            self.dispatch("order_placed", {"id": order.id, "user_id": order.user_id,
-                                           "total": str(order.total),
-                                           "item_count": sum(i.quantity for i in order.items)})
-        return {"order": OrderSchema().dump(order), "replayed": replayed}
+            self.db.engine, self.rpc.products, partial(self.dispatch, "order_placed"),
+            buyer["id"], request, fingerprint(request), key).run()
+        return {"order": ORDER.dump(order), "replayed": replayed}
 
     @rpc_method
     def get_order(self, order_id: str, actor: dict) -> dict:
         """Returns an order to its buyer or an admin (anyone else: NotFound)."""
-        return OrderSchema().dump(self._visible_order(order_id, load_actor(actor)))
+        actor = load_actor(actor)
+        with self.db.engine.connect() as connection:
+            order = store.read(connection, parse_id(order_id, "order"))
+        if order is None or not acts_for(actor, order["user_id"]):
+            raise NotFound(f"No order with id {order_id!r}.")  # others' orders stay unseen
+        return ORDER.dump(order)
 
     @rpc_method
     def list_orders(self, actor: dict, page: int = 1, limit: int = 20,
@@ -72,7 +94,7 @@ class OrdersService(health.DatabaseHealth):
         """Returns a page of orders, newest first: the actor's own, or anyone's for an
         admin (filter with user_id). Optional status filter."""
         actor = load_actor(actor)
-        query = load(OrderQuerySchema(), {key: value for key, value in {
+        query = load(QUERY, {key: value for key, value in {
             "page": page, "limit": limit, "status": status, "user_id": user_id}.items()
             if value is not None})
         owner = str(query["user_id"]) if "user_id" in query else None
@@ -80,13 +102,14 @@ class OrdersService(health.DatabaseHealth):
             if owner not in (None, actor["id"]):
                 raise Forbidden("Only an admin may list another user's orders.")
             owner = actor["id"]
-        matching = select(Order)
+        matching = select(ORDERS)
         if owner is not None:
-            matching = matching.where(Order.user_id == owner)
+            matching = matching.where(ORDERS.c.user_id == owner)
         if "status" in query:
-            matching = matching.where(Order.status == query["status"])
-        return fetch_page(self.db.session, matching, (Order.created_at.desc(), Order.id), query,
-                          OrderSchema)
+            matching = matching.where(ORDERS.c.status == query["status"])
+        with self.db.engine.connect() as connection:
+            orders, total = store.read_page(connection, matching, query)
+        return page_of(ORDER.dump(orders, many=True), query["page"], query["limit"], total)
 
     @rpc_method
     def get_order_details(self, order_id: str, actor: dict) -> dict:
@@ -99,7 +122,7 @@ class OrdersService(health.DatabaseHealth):
                     for item in order.items}
         unavailable = set()
         return {
-            "order": OrderSchema().dump(order),
+            "order": ORDER.dump(order),
             "buyer": _settle(buyer, "users", unavailable),
             "products": {pid: _settle(reply, "products", unavailable)
                          for pid, reply in products.items()},
@@ -120,7 +143,7 @@ class OrdersService(health.DatabaseHealth):
         self.dispatch("order_cancelled", {"id": order.id, "user_id": order.user_id,
                                           "previous_status": previous})
         self._release_stock(order)
-        return OrderSchema().dump(order)
+        return ORDER.dump(order)
 
     @rpc_method
     def set_status(self, order_id: str, status: str, actor: dict) -> dict:
@@ -134,14 +157,21 @@ class OrdersService(health.DatabaseHealth):
         previous = self._move(order, order.status, target)
         self.dispatch("order_status_changed", {"id": order.id, "user_id": order.user_id,
                                                "status": target, "previous_status": previous})
-        return OrderSchema().dump(order)
+        return ORDER.dump(order)
 
     @every("STOCK_RELEASE_RETRY_SECONDS", 30)
-    def retry_stock_releases(self) -> None:
-        """Gives back the stock of cancelled orders whose release failed earlier."""
-        pending = self.db.session.scalars(select(Order).where(
-            Order.status == "cancelled", Order.stock_released.is_(False)).limit(100))
-        for order in pending:
+    def settle_orders(self) -> None:
+        """Fails orders left pending by a placement that stopped half-way, and gives back
+        the stock of failed and cancelled orders whose release did not get through yet."""
+        stalled = utcnow() - timedelta(seconds=float(
+            self.config.get("ORDER_PENDING_SECONDS", DEFAULT_PENDING_SECONDS)))
+        session = self.db.session
+        session.execute(update(Order).where(Order.status == PENDING, Order.created_at < stalled)
+                        .values(status=FAILED, idempotency_key=None, stock_released=False))
+        session.commit()
+        for order in session.scalars(select(Order).where(
+                Order.status.in_((CANCELLED, FAILED)), Order.stock_released.is_(False))
+                .limit(100)):
             self._release_stock(order)
 
     def _release_stock(self, order: Order) -> None:
@@ -150,7 +180,10 @@ class OrdersService(health.DatabaseHealth):
         except UNREACHABLE as error:
             log.warning("stock of cancelled order %s not yet released: %s", order.id, error)
             return
-        order.stock_released = True
+        if order.status == FAILED:  # it has nothing left to tell anyone
+            self.db.session.delete(order)
+        else:
+            order.stock_released = True
         self.db.session.commit()
 
     def _move(self, order: Order, current: str, target: str) -> str:
@@ -166,7 +199,7 @@ class OrdersService(health.DatabaseHealth):
 
     def _get(self, order_id: str) -> Order:
         order = self.db.session.get(Order, parse_id(order_id, "order"))
-        if order is None:
+        if order is None or order.status in HIDDEN:
             raise NotFound(f"No order with id {order_id!r}.")
         return order
 

@@ -45,14 +45,15 @@ class Product(Base):
 
 
 class Reservation(Base):
-    """Stock held for one order: held, then committed with the order, or released."""
+    """The stock one order took: `taken`, or `released` once given back. A release that
+    finds nothing taken leaves a `released` row too, so a take that arrives late (still
+    queued when its order gave up) is refused instead of holding stock for no order."""
 
     __tablename__ = "reservations"
 
     order_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    status: Mapped[str] = mapped_column(String(16), default="held")
+    status: Mapped[str] = mapped_column(String(16), default="taken")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
     items: Mapped[list[ReservationItem]] = relationship(lazy="selectin")
 
 

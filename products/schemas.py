@@ -71,15 +71,15 @@ class StockChangeSchema(Schema):
                            validate=validate.Range(min=-1_000_000, max=1_000_000))
 
 
-class ReservedItemSchema(Schema):
+class WantedItemSchema(Schema):
     product_id = fields.UUID(required=True)
     quantity = fields.Integer(required=True, strict=True,
                               validate=validate.Range(min=1, max=MAX_QUANTITY))
 
 
-class ReservationRequestSchema(Schema):
+class StockTakeSchema(Schema):
     order_id = fields.UUID(required=True)
-    items = fields.List(fields.Nested(ReservedItemSchema), required=True,
+    items = fields.List(fields.Nested(WantedItemSchema), required=True,
                         validate=validate.Length(min=1, max=100))
 
     @validates_schema

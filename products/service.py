@@ -15,8 +15,8 @@ from products.schemas import (
     ProductChangesSchema,
     ProductQuerySchema,
     ProductSchema,
-    ReservationRequestSchema,
     StockChangeSchema,
+    StockTakeSchema,
 )
 from shop import health
 from shop.context import RequestContext
@@ -25,8 +25,7 @@ from shop.errors import DOMAIN_ERRORS, Conflict, Forbidden, NotFound
 from shop.events import EventDispatcher
 from shop.money import cents, from_cents
 from shop.rpc import rpc
-from shop.schemas import is_admin, load, load_actor, parse_id, utcnow
-from shop.timers import every
+from shop.schemas import is_admin, load, load_actor, parse_id
 
 rpc_method = rpc(expected_exceptions=DOMAIN_ERRORS)
 
@@ -35,6 +34,7 @@ ACTIVE_PRODUCT_BY_ID = select(Product).where(Product.id == bindparam("product_id
                                              Product.is_active)
 PRODUCT = ProductSchema()
 QUERY = ProductQuerySchema()
+STOCK_TAKE = StockTakeSchema()
 SORT_ORDERS = {
     "price": (Product.price_cents, Product.id),
     "-price": (Product.price_cents.desc(), Product.id),
@@ -149,43 +149,32 @@ class ProductsService(health.DatabaseHealth):
         self._announce([stock.StockChange(product.id, product.name, after - delta, after)])
         return ProductSchema().dump(product)
 
-    # --- reservations for orders ---------------------------------------------------
+    # --- stock for orders ----------------------------------------------------------
 
     @rpc_method
-    def reserve_stock(self, order_id: str, items: list) -> dict:
-        """Holds stock for every item of an order, or none: items [{"product_id",
+    def take_stock(self, order_id: str, items: list) -> dict:
+        """Takes stock for every item of an order, or none: items [{"product_id",
         "quantity"}]. Returns {"order_id", "items": [{"product_id", "name", "unit_price",
-        "quantity"}]}; the same order_id again returns the same reservation. Raises
-        NotFound (unknown or inactive products) or InsufficientStock."""
-        request = load(ReservationRequestSchema(), {"order_id": order_id, "items": items})
-        held, changes = stock.reserve(
-            self.db.session, request["order_id"], request["items"],
-            float(self.config.get("RESERVATION_TTL_SECONDS", 900)))
+        "quantity"}]} at today's prices; the same order_id again returns the first answer
+        and takes nothing more. Raises NotFound (unknown or inactive products),
+        InsufficientStock (naming every short item), or Conflict if the order's stock
+        was given back before this take arrived."""
+        request = load(STOCK_TAKE, {"order_id": order_id, "items": items})
+        taken, changes = stock.take(self.db.engine, request["order_id"], {
+            item["product_id"]: item["quantity"] for item in request["items"]})
         self._announce(changes)
         return {"order_id": request["order_id"], "items": [
             {"product_id": item.product_id, "quantity": item.quantity,
              "unit_price": str(from_cents(item.unit_price_cents)), "name": item.name}
-            for item in held]}
-
-    @rpc_method
-    def commit_reservation(self, order_id: str) -> dict:
-        """Makes an order's reservation final. Idempotent; Conflict if it was released."""
-        stock.commit(self.db.session, parse_id(order_id, "reservation"))
-        return {"order_id": order_id, "status": "committed"}
+            for item in taken]}
 
     @rpc_method
     def release_stock(self, order_id: str) -> dict:
-        """Gives an order's reserved stock back. Idempotent, and harmless for an order
-        that reserved nothing. Returns {"released": bool}."""
-        changes = stock.release(self.db.session, parse_id(order_id, "reservation"))
+        """Gives an order's stock back. Idempotent; for an order that took nothing it
+        makes sure a late take is refused. Returns {"released": bool}."""
+        changes = stock.release(self.db.engine, parse_id(order_id, "order"))
         self._announce(changes)
         return {"order_id": order_id, "released": bool(changes)}
-
-    @every("RESERVATION_SWEEP_SECONDS", 60)
-    def release_expired_reservations(self) -> None:
-        """Releases reservations their orders never confirmed in time."""
-        for order_id in stock.expired_order_ids(self.db.session, utcnow()):
-            self._announce(stock.release(self.db.session, order_id))
 
     # --- helpers -------------------------------------------------------------------
 

@@ -1,22 +1,43 @@
-"""Stock reservations: all items or none, never below zero, whatever runs at the same time.
+"""Stock taken by orders: all items or none, never below zero, whatever runs at the same time.
 
-Each product's stock changes only by a conditional UPDATE (stock >= wanted), so two
-reservations racing for the last units cannot both succeed; a reservation's status
-changes only by a conditional UPDATE too, so releasing twice gives stock back once.
+An order takes its stock in one call, keyed by the order's id: the first take claims the
+order's row in `reservations`, so the same order id taken again (a retry, a replay) gets
+the first answer back and takes nothing more. Each product's stock changes only by a
+conditional UPDATE (stock >= wanted), so two orders racing for the last units cannot both
+succeed. Releasing is keyed the same way and gives stock back once; a release that comes
+first leaves a tombstone, so the late take is refused. SQLAlchemy Core throughout: the
+placement path runs four statements and builds no ORM objects.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.engine import Engine
 
 from products.models import Product, Reservation, ReservationItem
+from shop.database import insert_unless_present
 from shop.errors import Conflict, InsufficientStock, NotFound
 from shop.schemas import utcnow
+
+TAKEN, RELEASED = "taken", "released"
+
+TAKE_ONE = (
+    update(Product)
+    .where(Product.id == bindparam("product_id"), Product.is_active,
+           Product.stock >= bindparam("quantity"))
+    .values(stock=Product.stock - bindparam("quantity"))
+    .returning(Product.name, Product.price_cents, Product.stock))
+GIVE_BACK_ONE = (
+    update(Product).where(Product.id == bindparam("product_id"))
+    .values(stock=Product.stock + bindparam("quantity"))
+    .returning(Product.stock))
+ITEMS_TAKEN = (
+    select(ReservationItem.product_id, Product.name, ReservationItem.quantity,
+           ReservationItem.unit_price_cents)
+    .join(Product, Product.id == ReservationItem.product_id)
+    .where(ReservationItem.order_id == bindparam("order_id")))
 
 
 @dataclass(frozen=True)
@@ -28,108 +49,92 @@ class StockChange:
 
 
 @dataclass(frozen=True)
-class ReservedItem:
+class TakenItem:
     product_id: str
     name: str
     quantity: int
     unit_price_cents: int
 
 
-def reserve(session: Session, order_id: str, items: list[dict],
-            ttl_seconds: float) -> tuple[list[ReservedItem], list[StockChange]]:
-    """Holds stock for every item of an order, or raises and holds none. Returns what is
-    held (the earlier reservation's items when the order was reserved before)."""
-    existing = session.get(Reservation, order_id)
-    if existing is not None:
-        return _already_reserved(session, existing), []
-    wanted = {item["product_id"]: item["quantity"] for item in items}
-    products = {product.id: product for product in session.scalars(
-        select(Product).where(Product.id.in_(wanted), Product.is_active))}
-    missing = sorted(set(wanted) - set(products))
-    if missing:
-        raise NotFound("Some products do not exist or are no longer sold.",
-                       {"product_ids": missing})
-    changes, short = [], {}
-    for product_id in sorted(wanted):  # one lock order for every reservation
-        quantity = wanted[product_id]
-        after = session.scalar(
-            update(Product)
-            .where(Product.id == product_id, Product.stock >= quantity)
-            .values(stock=Product.stock - quantity)
-            .returning(Product.stock))
-        if after is None:
-            short[product_id] = {"requested": quantity}
-        else:
-            changes.append(StockChange(product_id, products[product_id].name,
-                                       after + quantity, after))
-    if short:
-        session.rollback()
-        for product_id, shortage in short.items():
-            shortage["available"] = session.get(Product, product_id).stock
-        raise InsufficientStock("Not enough stock for some items.", {"items": short})
-    # Taken before the commit, which expires every loaded object.
-    held = [ReservedItem(product_id, products[product_id].name, quantity,
-                         products[product_id].price_cents)
-            for product_id, quantity in wanted.items()]
-    session.add(Reservation(
-        order_id=order_id, status="held", expires_at=utcnow() + timedelta(seconds=ttl_seconds),
-        items=[ReservationItem(product_id=item.product_id, quantity=item.quantity,
-                               unit_price_cents=item.unit_price_cents) for item in held]))
+class _Refused(Exception):
+    """Some items could not be taken; the transaction rolls back."""
+
+    def __init__(self, product_ids: list[str]):
+        self.product_ids = product_ids
+
+
+def take(engine: Engine, order_id: str,
+         wanted: dict[str, int]) -> tuple[list[TakenItem], list[StockChange]]:
+    """Takes every wanted {product_id: quantity} for the order, or raises and takes none.
+    Returns what the order holds: the first take's items if it was taken before."""
     try:
-        session.commit()
-    except IntegrityError:  # the same order reserved concurrently: that one stands
-        session.rollback()
-        return _already_reserved(session, session.get(Reservation, order_id)), []
-    return held, changes
+        with engine.begin() as connection:
+            claimed = connection.execute(insert_unless_present(connection, Reservation).values(
+                order_id=order_id, status=TAKEN, created_at=utcnow())).rowcount
+            if not claimed:
+                return _taken_before(connection, order_id), []
+            taken, changes, refused = [], [], []
+            for product_id in sorted(wanted):  # one lock order for every take
+                quantity = wanted[product_id]
+                row = connection.execute(TAKE_ONE, {"product_id": product_id,
+                                                    "quantity": quantity}).first()
+                if row is None:
+                    refused.append(product_id)
+                    continue
+                taken.append(TakenItem(product_id, row.name, quantity, row.price_cents))
+                changes.append(StockChange(product_id, row.name, row.stock + quantity,
+                                           row.stock))
+            if refused:
+                raise _Refused(refused)
+            connection.execute(insert(ReservationItem), [
+                {"order_id": order_id, "product_id": item.product_id,
+                 "quantity": item.quantity, "unit_price_cents": item.unit_price_cents}
+                for item in taken])
+        return taken, changes
+    except _Refused as refusal:
+        raise _refusal(engine, wanted, refusal.product_ids) from None
 
 
-def _already_reserved(session: Session, reservation: Reservation) -> list[ReservedItem]:
-    if reservation.status == "released":
-        raise Conflict("This order's reservation was released; place the order again.")
-    rows = session.execute(
-        select(ReservationItem.product_id, Product.name, ReservationItem.quantity,
-               ReservationItem.unit_price_cents)
-        .join(Product, Product.id == ReservationItem.product_id)
-        .where(ReservationItem.order_id == reservation.order_id))
-    return [ReservedItem(*row) for row in rows]
+def _taken_before(connection, order_id: str) -> list[TakenItem]:
+    status = connection.scalar(select(Reservation.status).where(
+        Reservation.order_id == order_id))
+    if status == RELEASED:
+        raise Conflict("This order's stock was given back; place the order again.")
+    return [TakenItem(*row) for row in connection.execute(ITEMS_TAKEN, {"order_id": order_id})]
 
 
-def release(session: Session, order_id: str) -> list[StockChange]:
-    """Gives a held or committed reservation's stock back; nothing if already released."""
-    released = session.execute(
-        update(Reservation)
-        .where(Reservation.order_id == order_id,
-               Reservation.status.in_(("held", "committed")))
-        .values(status="released"))
-    if released.rowcount == 0:
-        session.rollback()
-        return []
-    changes = []
-    for item in session.get(Reservation, order_id).items:
-        after = session.scalar(
-            update(Product).where(Product.id == item.product_id)
-            .values(stock=Product.stock + item.quantity).returning(Product.stock))
-        changes.append(StockChange(item.product_id, "", after - item.quantity, after))
-    session.commit()
-    return changes
+def _refusal(engine: Engine, wanted: dict[str, int], refused: list[str]) -> Exception:
+    """Why the take was refused: products unknown or off sale first, else every item
+    that is short, with what is available now."""
+    with engine.connect() as connection:
+        on_sale = dict(connection.execute(select(Product.id, Product.stock).where(
+            Product.id.in_(refused), Product.is_active)).all())
+    missing = sorted(set(refused) - set(on_sale))
+    if missing:
+        return NotFound("Some products do not exist or are no longer sold.",
+                        {"product_ids": missing})
+    return InsufficientStock("Not enough stock for some items.", {"items": {
+        product_id: {"requested": wanted[product_id], "available": on_sale[product_id]}
+        for product_id in refused}})
 
 
-def commit(session: Session, order_id: str) -> None:
-    """Makes a held reservation final; committing twice is fine, a released one is not."""
-    committed = session.execute(
-        update(Reservation)
-        .where(Reservation.order_id == order_id, Reservation.status == "held")
-        .values(status="committed"))
-    session.commit()
-    if committed.rowcount:
-        return
-    reservation = session.get(Reservation, order_id)
-    if reservation is None:
-        raise NotFound(f"No reservation for order {order_id!r}.")
-    if reservation.status == "released":
-        raise Conflict("The reservation was released before the order was confirmed.")
-
-
-def expired_order_ids(session: Session, now: datetime) -> list[str]:
-    return list(session.scalars(select(Reservation.order_id).where(
-        Reservation.status == "held", Reservation.expires_at < now)))
+def release(engine: Engine, order_id: str) -> list[StockChange]:
+    """Gives an order's taken stock back; nothing if it was given back already or never
+    taken (then a later take of this order is refused)."""
+    with engine.begin() as connection:
+        released = connection.execute(
+            update(Reservation)
+            .where(Reservation.order_id == order_id, Reservation.status == TAKEN)
+            .values(status=RELEASED)).rowcount
+        if not released:
+            connection.execute(insert_unless_present(connection, Reservation).values(
+                order_id=order_id, status=RELEASED, created_at=utcnow()))
+            return []
+        changes = []
+        for product_id, quantity in connection.execute(
+                select(ReservationItem.product_id, ReservationItem.quantity)
+                .where(ReservationItem.order_id == order_id)).all():
+            after = connection.scalar(GIVE_BACK_ONE, {"product_id": product_id,
+                                                      "quantity": quantity})
+            changes.append(StockChange(product_id, "", after - quantity, after))
+        return changes

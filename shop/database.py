@@ -10,7 +10,8 @@ from pathlib import Path
 
 import nameko_sqlalchemy
 from marshmallow import Schema
-from sqlalchemy import Executable, Row, Select, event, func, select
+from sqlalchemy import Executable, Insert, Row, Select, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -113,6 +114,14 @@ def _tune_sqlite(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def insert_unless_present(connection, table) -> Insert:
+    """An INSERT that skips a row whose key is taken (rowcount 0) instead of failing,
+    which on PostgreSQL would abort the whole transaction; a concurrent insert of the
+    same key waits for the first to commit or roll back."""
+    dialect = {"postgresql": postgresql, "sqlite": sqlite}[connection.dialect.name]
+    return dialect.insert(table).on_conflict_do_nothing()
 
 
 def fetch_page(session: Session, matching: Select, order_by: tuple, paging: dict,

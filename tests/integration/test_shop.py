@@ -93,15 +93,15 @@ def test_fifty_concurrent_orders_for_ten_in_stock_place_exactly_ten(shop):
     assert ordered == 10
 
 
-def test_a_failure_after_the_reservation_leaves_stock_unchanged(shop, monkeypatch):
+def test_a_failure_after_the_take_leaves_stock_unchanged(shop, monkeypatch):
     from orders import placement
     api, _, products = shop
     mug = products["Mug"]
     _, auth = api.user_with_token("ada")
 
-    def broken_save(self, reservation):
+    def broken_finish(self, taken):
         raise RuntimeError("the orders database failed")
-    monkeypatch.setattr(placement.OrderPlacement, "save", broken_save)
+    monkeypatch.setattr(placement.OrderPlacement, "finish", broken_finish)
     response = api.http.post("/orders", json=order_body((mug, 2)), headers=auth)
     assert response.status_code == 500 and response.json()["code"] == "INTERNAL_ERROR"
     assert "the orders database failed" not in response.text
@@ -158,7 +158,7 @@ def test_ordering_more_than_the_stock_names_the_item(shop):
     assert response.json()["details"]["items"][mug["id"]] == {"requested": 4, "available": 3}
 
 
-def test_stopped_products_give_503_and_leave_no_reservation(shop, system, container_factory):
+def test_stopped_products_give_503_and_leave_no_stock_taken(shop, system, container_factory):
     api, _, products = shop
     mug = products["Mug"]
     _, auth = api.user_with_token("ada")

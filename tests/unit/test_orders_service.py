@@ -1,17 +1,18 @@
 """The order saga and lifecycle rules, with worker_factory: real SQLite, products faked."""
 
 import uuid
-from types import SimpleNamespace
 from unittest.mock import MagicMock
 
+import eventlet
+import eventlet.event
 import pytest
 from nameko.testing.services import worker_factory
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from orders.models import Base, Order
-from orders.placement import order_id_for
 from orders.service import OrdersService
+from shop.database import DatabaseWrapper
 from shop.errors import (
     Conflict,
     Forbidden,
@@ -20,6 +21,7 @@ from shop.errors import (
     InvalidInput,
     NotFound,
     ServiceTimeout,
+    ServiceUnavailable,
 )
 
 BUYER = {"id": str(uuid.uuid4()), "role": "user"}
@@ -33,15 +35,17 @@ def service(tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path}/orders.db")
     Base.metadata.create_all(engine)
     with Session(engine) as session:
-        worker = worker_factory(OrdersService, db=SimpleNamespace(session=session))
-        products = worker.rpc.products
-        products.reserve_stock.side_effect = lambda order_id, items: {
-            "order_id": order_id, "items": [
-                {**item, "name": "Lamp" if item["product_id"] == LAMP else "Mug",
-                 "unit_price": "19.99" if item["product_id"] == LAMP else "8.50"}
-                for item in items]}
+        worker = worker_factory(OrdersService, db=DatabaseWrapper(lambda: session, engine),
+                                config={"ORDER_PENDING_SECONDS": 120})
+        worker.rpc.products.take_stock.side_effect = take_at_catalogue_prices
         yield worker
     engine.dispose()
+
+
+def take_at_catalogue_prices(order_id, items):
+    return {"order_id": order_id, "items": [
+        {**item, "name": "Lamp" if item["product_id"] == LAMP else "Mug",
+         "unit_price": "19.99" if item["product_id"] == LAMP else "8.50"} for item in items]}
 
 
 def place(service, items=None, actor=BUYER, key=None, address=ADDRESS):
@@ -50,11 +54,19 @@ def place(service, items=None, actor=BUYER, key=None, address=ADDRESS):
                                idempotency_key=key)
 
 
-def orders_in(service):
-    return service.db.session.query(Order).count()
+def rows(service, status=None):
+    """Every order row, hidden ones included: {id: status}."""
+    service.db.session.expire_all()
+    return {order.id: order.status for order in service.db.session.query(Order)
+            if status is None or order.status == status}
 
 
-def test_an_order_is_saved_at_the_reserved_prices_and_announced(service):
+def taken_order_id(service):
+    (order_id, _), _ = service.rpc.products.take_stock.call_args
+    return order_id
+
+
+def test_an_order_is_placed_at_the_prices_products_took_it_and_announced(service):
     result = place(service)
     order = result["order"]
     assert result["replayed"] is False and order["status"] == "placed"
@@ -62,14 +74,16 @@ def test_an_order_is_saved_at_the_reserved_prices_and_announced(service):
     assert {(i["name"], i["unit_price"], i["quantity"], i["line_total"]) for i in order["items"]} \
         == {("Lamp", "19.99", 2, "39.98"), ("Mug", "8.50", 1, "8.50")}
     assert order["shipping_address"]["country"] == "DE"
-    service.rpc.products.commit_reservation.assert_called_once_with(order["id"])
+    assert service.rpc.products.take_stock.call_count == 1  # the one hop
+    assert taken_order_id(service) == order["id"]
     service.dispatch.assert_called_once_with("order_placed", {
         "id": order["id"], "user_id": BUYER["id"], "total": "48.48", "item_count": 3})
+    assert service.get_order(order["id"], actor=BUYER) == order
 
 
 def test_lines_for_the_same_product_are_merged(service):
     place(service, [{"product_id": LAMP, "quantity": 2}, {"product_id": LAMP, "quantity": 3}])
-    (_, items), _ = service.rpc.products.reserve_stock.call_args
+    (_, items), _ = service.rpc.products.take_stock.call_args
     assert items == [{"product_id": LAMP, "quantity": 5}]
 
 
@@ -78,10 +92,11 @@ def test_lines_for_the_same_product_are_merged(service):
     [{"product_id": LAMP, "quantity": 600}, {"product_id": LAMP, "quantity": 600}],
     [{"product_id": "lamp", "quantity": 1}], [{"product_id": LAMP, "quantity": 1.5}],
 ])
-def test_bad_items_are_invalid_and_reserve_nothing(service, items):
+def test_bad_items_are_invalid_and_take_nothing(service, items):
     with pytest.raises(InvalidInput):
         service.place_order({"items": items, "shipping_address": ADDRESS}, actor=BUYER)
-    service.rpc.products.reserve_stock.assert_not_called()
+    service.rpc.products.take_stock.assert_not_called()
+    assert rows(service) == {}
 
 
 @pytest.mark.parametrize("change", [{"country": "XX"}, {"country": "Germany"}, {"city": ""},
@@ -92,75 +107,130 @@ def test_bad_addresses_are_invalid(service, change):
     assert "shipping_address" in error.value.details
 
 
-def test_insufficient_stock_leaves_no_order(service):
-    service.rpc.products.reserve_stock.side_effect = InsufficientStock("short", {"items": {}})
+def test_insufficient_stock_leaves_no_order_and_costs_no_release(service):
+    service.rpc.products.take_stock.side_effect = InsufficientStock("short", {"items": {}})
     with pytest.raises(InsufficientStock):
         place(service)
-    assert orders_in(service) == 0
+    assert rows(service) == {}
     service.rpc.products.release_stock.assert_not_called()
-
-
-def test_a_failure_after_the_reservation_releases_it(service, monkeypatch):
-    from orders import placement
-    monkeypatch.setattr(placement.OrderPlacement, "save",
-                        MagicMock(side_effect=RuntimeError("disk full")))
-    with pytest.raises(RuntimeError):
-        place(service)
-    (order_id, _), _ = service.rpc.products.reserve_stock.call_args
-    service.rpc.products.release_stock.assert_called_once_with(order_id)
     service.dispatch.assert_not_called()
 
 
-def test_a_refused_commit_removes_the_order_and_releases(service):
-    service.rpc.products.commit_reservation.side_effect = Conflict("released meanwhile")
-    with pytest.raises(Conflict):
+def test_a_failure_after_the_take_fails_the_order_and_releases_its_stock(service, monkeypatch):
+    from orders import placement
+    monkeypatch.setattr(placement.OrderPlacement, "finish",
+                        MagicMock(side_effect=RuntimeError("disk full")))
+    with pytest.raises(RuntimeError):
         place(service)
-    assert orders_in(service) == 0
-    service.rpc.products.release_stock.assert_called_once()
+    service.rpc.products.release_stock.assert_called_once_with(taken_order_id(service))
+    assert rows(service) == {}  # released at once, so nothing is left to settle
+    service.dispatch.assert_not_called()
 
 
-def test_unreachable_products_is_503_and_the_release_is_sent_anyway(service):
-    service.rpc.products.reserve_stock.side_effect = ServiceTimeout("slow")
-    with pytest.raises(Exception) as error:
+def test_failed_and_pending_orders_are_never_shown(service):
+    service.rpc.products.take_stock.side_effect = ServiceTimeout("slow")
+    with pytest.raises(ServiceUnavailable):
         place(service)
-    assert type(error.value).__name__ == "ServiceUnavailable"
-    service.rpc.products.release_stock.call_async.assert_called_once()
-    assert orders_in(service) == 0
+    (order_id,) = rows(service, "failed")
+    with pytest.raises(NotFound):
+        service.get_order(order_id, actor=ADMIN)
+    with pytest.raises(NotFound):
+        service.cancel_order(order_id, actor=ADMIN)
+    assert service.list_orders(actor=ADMIN)["total"] == 0
 
 
-def test_an_idempotency_key_names_one_order_id_per_user_and_body():
-    one = order_id_for("u1", "k", "body-1")
-    assert one == order_id_for("u1", "k", "body-1")  # replays share one reservation
-    others = {order_id_for("u2", "k", "body-1"), order_id_for("u1", "k", "body-2"),
-              order_id_for("u1", "k2", "body-1")}
-    assert one not in others and len(others) == 3
-    assert order_id_for("u1", None, "body-1") != order_id_for("u1", None, "body-1")
+def test_unreachable_products_is_503_and_the_stock_is_released(service):
+    service.rpc.products.take_stock.side_effect = ServiceTimeout("slow")
+    with pytest.raises(ServiceUnavailable):
+        place(service)
+    order_id = taken_order_id(service)
+    service.rpc.products.release_stock.call_async.assert_called_once_with(order_id)
+    assert rows(service) == {order_id: "failed"}
 
 
-def test_a_key_whose_earlier_try_was_released_reserves_afresh(service):
-    reserve = service.rpc.products.reserve_stock.side_effect
+def test_a_release_that_cannot_get_through_is_retried_by_the_timer(service):
+    service.rpc.products.take_stock.side_effect = ServiceTimeout("slow")
+    service.rpc.products.release_stock.call_async.side_effect = ServiceUnavailable("down")
+    service.rpc.products.release_stock.side_effect = ServiceUnavailable("down")
+    with pytest.raises(ServiceUnavailable):
+        place(service)
+    service.settle_orders()
+    assert list(rows(service).values()) == ["failed"]  # still owed its release
+    service.rpc.products.release_stock.side_effect = None
+    service.settle_orders()
+    assert rows(service) == {}
+
+
+def test_an_order_left_pending_is_failed_and_released_by_the_timer(service):
+    service.rpc.products.take_stock.side_effect = lambda *args: eventlet_never()
+    service.config["ORDER_PENDING_SECONDS"] = 0
+    worker = eventlet.spawn(place, service)  # stops half-way, as a killed process would
+    eventlet.sleep(0.05)
+    (order_id,) = rows(service, "pending")
+    service.settle_orders()
+    service.rpc.products.release_stock.assert_called_once_with(order_id)
+    assert rows(service) == {}
+    worker.kill()
+
+
+def eventlet_never():
+    eventlet.sleep(3600)
+
+
+def test_a_take_refused_because_its_stock_was_given_back_places_afresh(service):
     calls = []
 
-    def released_once(order_id, items):
+    def given_back_once(order_id, items):
         calls.append(order_id)
         if len(calls) == 1:
-            raise Conflict("This order's reservation was released; place the order again.")
-        return reserve(order_id, items)
+            raise Conflict("This order's stock was given back; place the order again.")
+        return take_at_catalogue_prices(order_id, items)
 
-    service.rpc.products.reserve_stock.side_effect = released_once
+    service.rpc.products.take_stock.side_effect = given_back_once
     placed = place(service, key="k-1")
     assert placed["replayed"] is False and placed["order"]["id"] == calls[1] != calls[0]
+    assert rows(service, "placed") == {calls[1]: "placed"}
 
 
 def test_the_same_idempotency_key_replays_the_order(service):
     first = place(service, key="k-1")
     again = place(service, key="k-1")
     assert again == {"order": first["order"], "replayed": True}
-    assert service.rpc.products.reserve_stock.call_count == 1
+    assert service.rpc.products.take_stock.call_count == 1
     with pytest.raises(IdempotencyKeyReused):
         place(service, [{"product_id": MUG, "quantity": 9}], key="k-1")
     other_buyer = {"id": str(uuid.uuid4()), "role": "user"}
     assert place(service, key="k-1", actor=other_buyer)["replayed"] is False
+
+
+def test_a_replay_finishes_a_pending_order_under_its_key_and_one_announces_it(service):
+    started, go_on = eventlet.event.Event(), eventlet.event.Event()
+
+    def slow_take(order_id, items):
+        if not started.ready():
+            started.send(order_id)
+            go_on.wait()
+        return take_at_catalogue_prices(order_id, items)
+
+    service.rpc.products.take_stock.side_effect = slow_take
+    first = eventlet.spawn(place, service, key="k-1")
+    order_id = started.wait()
+    second = place(service, key="k-1")  # takes over the pending order, same id
+    go_on.send()
+    first = first.wait()
+    assert second["order"]["id"] == first["order"]["id"] == order_id
+    assert sorted([first["replayed"], second["replayed"]]) == [False, True]
+    assert service.dispatch.call_count == 1
+    assert rows(service) == {order_id: "placed"}
+
+
+def test_a_failed_try_gives_its_key_up_so_a_retry_places_the_order(service):
+    service.rpc.products.take_stock.side_effect = ServiceTimeout("slow")
+    with pytest.raises(ServiceUnavailable):
+        place(service, key="k-1")
+    service.rpc.products.take_stock.side_effect = take_at_catalogue_prices
+    retry = place(service, key="k-1")
+    assert retry["replayed"] is False and retry["order"]["status"] == "placed"
 
 
 def test_who_may_cancel_what(service):
@@ -183,8 +253,8 @@ def test_a_release_that_failed_is_retried_by_the_timer(service):
     service.rpc.products.release_stock.side_effect = ServiceTimeout("down")
     assert service.cancel_order(order["id"], actor=BUYER)["status"] == "cancelled"
     service.rpc.products.release_stock.side_effect = None
-    service.retry_stock_releases()
-    service.retry_stock_releases()
+    service.settle_orders()
+    service.settle_orders()
     assert service.rpc.products.release_stock.call_count == 2  # failed once, then done
 
 

@@ -1,21 +1,19 @@
 """The products service's rules, run with nameko's worker_factory on a real SQLite database."""
 
 import uuid
-from datetime import timedelta
 
 import pytest
 from nameko.testing.services import worker_factory
-from sqlalchemy import create_engine, update
+from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from products.models import Base, Reservation
+from products.models import Base, Product
 from products.service import ProductsService
 from shop.database import DatabaseWrapper
 from shop.errors import Conflict, Forbidden, InsufficientStock, InvalidInput, NotFound
-from shop.schemas import utcnow
 
 ADMIN = {"role": "admin"}
-SETTINGS = {"STOCK_LOW_THRESHOLD": 5, "RESERVATION_TTL_SECONDS": 900}
+SETTINGS = {"STOCK_LOW_THRESHOLD": 5}
 
 
 @pytest.fixture
@@ -90,94 +88,89 @@ def test_bad_list_queries_are_invalid(service, query):
         service.list_products(**query)
 
 
-def test_a_reservation_takes_all_items_at_their_prices(service):
+def test_a_take_takes_all_items_at_their_prices(service):
     lamp, mug = new_product(service), new_product(service, "Mug", "8.50", stock=3)
-    reservation = service.reserve_stock(order_id(), [
+    taken = service.take_stock(order_id(), [
         {"product_id": lamp["id"], "quantity": 2}, {"product_id": mug["id"], "quantity": 3}])
-    assert sorted((i["name"], i["unit_price"], i["quantity"]) for i in reservation["items"]) == [
+    assert sorted((i["name"], i["unit_price"], i["quantity"]) for i in taken["items"]) == [
         ("Lamp", "19.99", 2), ("Mug", "8.50", 3)]
     assert service.get_product(lamp["id"])["stock"] == 8
     assert service.get_product(mug["id"])["stock"] == 0
+    assert {event["id"]: event["stock"] for event in events(service, "product_updated")
+            if event["changed"] == ["stock"]} == {lamp["id"]: 8, mug["id"]: 0}
 
 
-def test_a_short_item_reserves_nothing_and_names_the_shortfall(service):
-    lamp, mug = new_product(service), new_product(service, "Mug", stock=1)
+def test_short_items_take_nothing_and_every_one_is_named(service):
+    lamp = new_product(service)
+    mug, cup = new_product(service, "Mug", stock=1), new_product(service, "Cup", stock=0)
     with pytest.raises(InsufficientStock) as error:
-        service.reserve_stock(order_id(), [
-            {"product_id": lamp["id"], "quantity": 2}, {"product_id": mug["id"], "quantity": 5}])
-    assert error.value.details == {"items": {mug["id"]: {"requested": 5, "available": 1}}}
+        service.take_stock(order_id(), [
+            {"product_id": lamp["id"], "quantity": 2}, {"product_id": mug["id"], "quantity": 5},
+            {"product_id": cup["id"], "quantity": 1}])
+    assert error.value.details == {"items": {mug["id"]: {"requested": 5, "available": 1},
+                                             cup["id"]: {"requested": 1, "available": 0}}}
     assert service.get_product(lamp["id"])["stock"] == 10
 
 
-def test_unknown_or_inactive_products_cannot_be_reserved(service):
+def test_unknown_or_inactive_products_cannot_be_taken(service):
     lamp = new_product(service)
     service.update_product(lamp["id"], {"is_active": False}, actor=ADMIN)
     ghost = str(uuid.uuid4())
     with pytest.raises(NotFound) as error:
-        service.reserve_stock(order_id(), [{"product_id": lamp["id"], "quantity": 1},
-                                           {"product_id": ghost, "quantity": 1}])
+        service.take_stock(order_id(), [{"product_id": lamp["id"], "quantity": 1},
+                                        {"product_id": ghost, "quantity": 1}])
     assert set(error.value.details["product_ids"]) == {lamp["id"], ghost}
+    assert service.db.session.get(Product, lamp["id"]).stock == 10
 
 
 @pytest.mark.parametrize("items", [[], [{"product_id": "x", "quantity": 1}],
                                    [{"product_id": str(uuid.UUID(int=1)), "quantity": 0}],
                                    [{"product_id": str(uuid.UUID(int=1)), "quantity": 1001}]])
-def test_bad_reservation_items_are_invalid(service, items):
+def test_bad_take_items_are_invalid(service, items):
     with pytest.raises(InvalidInput):
-        service.reserve_stock(order_id(), items)
+        service.take_stock(order_id(), items)
 
 
-def test_reserving_the_same_order_twice_holds_stock_once(service):
+def test_taking_for_the_same_order_twice_takes_once_at_the_first_prices(service):
     lamp, order = new_product(service), order_id()
-    first = service.reserve_stock(order, [{"product_id": lamp["id"], "quantity": 4}])
-    again = service.reserve_stock(order, [{"product_id": lamp["id"], "quantity": 4}])
+    first = service.take_stock(order, [{"product_id": lamp["id"], "quantity": 4}])
+    service.update_product(lamp["id"], {"price": "25.00"}, actor=ADMIN)
+    again = service.take_stock(order, [{"product_id": lamp["id"], "quantity": 4}])
     assert first == again and service.get_product(lamp["id"])["stock"] == 6
+
+
+def test_a_refused_take_can_be_tried_again_under_the_same_order(service):
+    lamp, order = new_product(service, stock=1), order_id()
+    with pytest.raises(InsufficientStock):
+        service.take_stock(order, [{"product_id": lamp["id"], "quantity": 2}])
+    service.adjust_stock(lamp["id"], 1, actor=ADMIN)
+    assert service.take_stock(order, [{"product_id": lamp["id"], "quantity": 2}])["items"]
 
 
 def test_release_gives_stock_back_once(service):
     lamp, order = new_product(service), order_id()
-    service.reserve_stock(order, [{"product_id": lamp["id"], "quantity": 4}])
+    service.take_stock(order, [{"product_id": lamp["id"], "quantity": 4}])
     assert service.release_stock(order)["released"] is True
     assert service.release_stock(order)["released"] is False
-    assert service.release_stock(order_id())["released"] is False  # reserved nothing
     assert service.get_product(lamp["id"])["stock"] == 10
+    with pytest.raises(Conflict):  # given back: the order cannot take it again
+        service.take_stock(order, [{"product_id": lamp["id"], "quantity": 4}])
 
 
-def test_commit_is_idempotent_and_refused_after_release(service):
-    lamp, order = new_product(service), order_id()
-    service.reserve_stock(order, [{"product_id": lamp["id"], "quantity": 1}])
-    service.commit_reservation(order)
-    service.commit_reservation(order)
-    other = order_id()
-    service.reserve_stock(other, [{"product_id": lamp["id"], "quantity": 1}])
-    service.release_stock(other)
+def test_a_take_that_arrives_after_its_release_is_refused(service):
+    lamp, late = new_product(service), order_id()
+    assert service.release_stock(late)["released"] is False  # the order gave up first
     with pytest.raises(Conflict):
-        service.commit_reservation(other)
-    with pytest.raises(Conflict):
-        service.reserve_stock(other, [{"product_id": lamp["id"], "quantity": 1}])
-
-
-def test_expired_reservations_are_released_by_the_sweep(service):
-    lamp = new_product(service)
-    stale, fresh, done = order_id(), order_id(), order_id()
-    for order in (stale, fresh, done):
-        service.reserve_stock(order, [{"product_id": lamp["id"], "quantity": 1}])
-    service.commit_reservation(done)
-    service.db.session.execute(update(Reservation).where(Reservation.order_id.in_(
-        [stale, done])).values(expires_at=utcnow() - timedelta(seconds=1)))
-    service.db.session.commit()
-    service.release_expired_reservations()
-    assert service.get_product(lamp["id"])["stock"] == 8
-    with pytest.raises(Conflict):
-        service.commit_reservation(stale)
+        service.take_stock(late, [{"product_id": lamp["id"], "quantity": 1}])
+    assert service.get_product(lamp["id"])["stock"] == 10
 
 
 def test_stock_low_is_announced_when_stock_falls_below_the_threshold(service):
     lamp = new_product(service, stock=7)
-    service.reserve_stock(order_id(), [{"product_id": lamp["id"], "quantity": 2}])  # 5
+    service.take_stock(order_id(), [{"product_id": lamp["id"], "quantity": 2}])  # 5
     assert events(service, "stock_low") == []
-    service.reserve_stock(order_id(), [{"product_id": lamp["id"], "quantity": 1}])  # 4
-    service.reserve_stock(order_id(), [{"product_id": lamp["id"], "quantity": 1}])  # 3
+    service.take_stock(order_id(), [{"product_id": lamp["id"], "quantity": 1}])  # 4
+    service.take_stock(order_id(), [{"product_id": lamp["id"], "quantity": 1}])  # 3
     (low,) = events(service, "stock_low")
     assert (low["product_id"], low["stock"], low["name"]) == (lamp["id"], 4, "Lamp")
     assert events(service, "product_updated")[-1] == {"id": lamp["id"], "changed": ["stock"],
@@ -195,7 +188,7 @@ def test_restock_and_write_off_never_go_below_zero(service):
 
 def test_deleting_an_ordered_product_deactivates_it(service):
     lamp, spare = new_product(service), new_product(service, "Spare")
-    service.reserve_stock(order_id(), [{"product_id": lamp["id"], "quantity": 1}])
+    service.take_stock(order_id(), [{"product_id": lamp["id"], "quantity": 1}])
     assert service.delete_product(lamp["id"], actor=ADMIN) == {"deleted": False,
                                                                "deactivated": True}
     assert service.delete_product(spare["id"], actor=ADMIN) == {"deleted": True,
