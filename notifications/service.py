@@ -9,11 +9,11 @@ delivered twice makes one notification.
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import timedelta
 
 from nameko.dependency_providers import Config
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, delete, select, update
 
 from notifications import messages
 from notifications.messages import Draft
@@ -22,7 +22,7 @@ from notifications.schemas import NotificationQuerySchema, NotificationSchema
 from notifications.senders import DeliveryFailed, NotificationSender
 from shop import health
 from shop.context import RequestContext
-from shop.database import Database, fetch_page
+from shop.database import Database, fetch_page, insert_unless_present
 from shop.errors import DOMAIN_ERRORS, NotFound
 from shop.rpc import rpc
 from shop.schemas import load, load_author, parse_id, utcnow
@@ -36,6 +36,7 @@ MAX_DELIVERY_ATTEMPTS = 10
 # A delivery under way holds its notification this long, so the retry timer (in this or
 # another replica) does not send it a second time; after a crash it is retried then.
 DELIVERY_LEASE_SECONDS = 60
+EMAIL_OF = select(Recipient.email).where(Recipient.id == bindparam("user_id"))
 
 
 class NotificationsService(health.DatabaseHealth):
@@ -138,7 +139,9 @@ class NotificationsService(health.DatabaseHealth):
             Notification.next_attempt_at <= utcnow()).limit(100)).all()
         for notification in due:
             if self._claim(notification):
-                self._deliver(notification)
+                self._deliver(notification.id, notification.delivery_attempts,
+                              self._email_of(notification.user_id), notification.title,
+                              notification.body)
 
     def _claim(self, notification: Notification) -> bool:
         """Takes the lease on a due notification; False if someone else holds it."""
@@ -151,44 +154,45 @@ class NotificationsService(health.DatabaseHealth):
         return claimed.rowcount == 1
 
     def _notify(self, drafts: list[Draft]) -> None:
+        """Stores each draft, then delivers it. Every event of the shop passes here, so
+        plain Core statements, each its own transaction: the unique event key decides
+        whether this delivery of the event is the first."""
         for draft in drafts:
-            notification = self._store(draft)
-            if notification is not None:
-                self._deliver(notification)
+            now = utcnow()
+            notification_id = str(uuid.uuid4())
+            with self.db.autocommit.connect() as connection:
+                stored = connection.execute(
+                    insert_unless_present(connection, Notification), {
+                        "id": notification_id, "user_id": draft.user_id, "kind": draft.kind,
+                        "title": draft.title, "body": draft.body,
+                        "event_key": draft.event_key, "created_at": now,
+                        "delivery_attempts": 0,
+                        "next_attempt_at": now + timedelta(seconds=DELIVERY_LEASE_SECONDS),
+                    }).rowcount
+            if stored:  # else the same event made its notification before
+                self._deliver(notification_id, 0, self._email_of(draft.user_id), draft.title,
+                              draft.body)
 
-    def _store(self, draft: Draft) -> Notification | None:
-        """Saves a draft; None if its event made a notification before."""
-        session = self.db.session
-        if session.scalar(select(Notification.id).where(
-                Notification.event_key == draft.event_key)):
-            return None
-        notification = Notification(
-            user_id=draft.user_id, kind=draft.kind, title=draft.title, body=draft.body,
-            event_key=draft.event_key,
-            next_attempt_at=utcnow() + timedelta(seconds=DELIVERY_LEASE_SECONDS))
-        session.add(notification)
-        try:
-            session.commit()
-        except IntegrityError:  # the same event, handled at the same time elsewhere
-            session.rollback()
-            return None
-        return notification
+    def _email_of(self, user_id: str) -> str | None:
+        recipient = self.db.first(EMAIL_OF, user_id=user_id)
+        return recipient.email if recipient else None
 
-    def _deliver(self, notification: Notification) -> None:
-        recipient = self.db.session.get(Recipient, notification.user_id)
-        notification.delivery_attempts += 1
+    def _deliver(self, notification_id: str, attempts_before: int, email: str | None,
+                 title: str, body: str) -> None:
+        attempts = attempts_before + 1
         try:
-            self.sender.send(recipient.email if recipient else None, notification.title,
-                             notification.body)
+            self.sender.send(email, title, body)
         except DeliveryFailed as error:
             first_wait = float(self.config.get("DELIVERY_BACKOFF_SECONDS", 5))
-            backoff = first_wait * 2 ** (notification.delivery_attempts - 1)
-            notification.next_attempt_at = utcnow() + timedelta(seconds=backoff)
+            outcome = {"next_attempt_at": utcnow() + timedelta(
+                seconds=first_wait * 2 ** (attempts - 1))}
             log.warning("delivery of notification %s failed (attempt %d): %s",
-                        notification.id, notification.delivery_attempts, error)
+                        notification_id, attempts, error)
         else:
-            notification.delivered_at = utcnow()
-        self.db.session.commit()
+            outcome = {"delivered_at": utcnow()}
+        with self.db.autocommit.connect() as connection:
+            connection.execute(update(Notification).where(Notification.id == notification_id)
+                               .values(delivery_attempts=attempts, **outcome))
 
     def _remember(self, user: dict) -> None:
         session = self.db.session

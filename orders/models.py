@@ -50,6 +50,9 @@ class Order(Base):
 
 class OrderItem(Base):
     __tablename__ = "order_items"
+    # One line per product (the request merges them), so a replay adds no second one.
+    __table_args__ = (UniqueConstraint("order_id", "product_id",
+                                       name="uq_order_items_order_product"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     order_id: Mapped[str] = mapped_column(String(36), ForeignKey("orders.id", ondelete="CASCADE"))

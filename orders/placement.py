@@ -23,11 +23,10 @@ import uuid
 from collections.abc import Callable
 
 from sqlalchemy import delete, insert, update
-from sqlalchemy.engine import Engine
 
 from orders import store
 from orders.store import FAILED, ITEMS, ORDERS, PENDING, PLACED
-from shop.database import insert_unless_present
+from shop.database import DatabaseWrapper, insert_unless_present
 from shop.errors import (
     Conflict,
     IdempotencyKeyReused,
@@ -47,9 +46,11 @@ REFUSALS = (InsufficientStock, NotFound)  # products took nothing, and said why
 class OrderPlacement:
     """One attempt to place one user's order."""
 
-    def __init__(self, engine: Engine, products, announce: Callable[[dict], None],
+    def __init__(self, db: DatabaseWrapper, products, announce: Callable[[dict], None],
                  user_id: str, request: dict, fingerprint: str, idempotency_key: str | None):
-        self.engine = engine
+        # Every statement here stands alone (the conditional ones decide who wins), so
+        # none pays for a BEGIN and a COMMIT: three round trips to place an order.
+        self.db = db
         self.products = products
         self.announce = announce
         self.user_id = user_id
@@ -104,12 +105,12 @@ class OrderPlacement:
                "request_fingerprint": self.fingerprint, "stock_released": False,
                "created_at": self.created_at, "updated_at": self.created_at}
         if self.idempotency_key is None:
-            with self.engine.begin() as connection:
+            with self.db.autocommit.connect() as connection:
                 connection.execute(insert(ORDERS), row)
             return None
         earlier = None
         while earlier is None:
-            with self.engine.begin() as connection:
+            with self.db.autocommit.connect() as connection:
                 if connection.execute(insert_unless_present(connection, ORDERS),
                                       row).rowcount:
                     return None
@@ -123,7 +124,7 @@ class OrderPlacement:
         if earlier["status"] == PENDING:  # a replay still running: finish it with them
             self.order_id, self.created_at = earlier["id"], earlier["created_at"]
             return None
-        with self.engine.connect() as connection:
+        with self.db.autocommit.connect() as connection:
             return store.read(connection, earlier["id"])
 
     def finish(self, taken: dict) -> tuple[dict, bool]:
@@ -134,13 +135,14 @@ class OrderPlacement:
                   "quantity": item["quantity"]} for item in taken["items"]]
         total = sum(item["unit_price_cents"] * item["quantity"] for item in items)
         now = utcnow()
-        with self.engine.begin() as connection:
+        with self.db.autocommit.connect() as connection:
+            # Items first: a replay finishing the same order adds none (one row per
+            # product), and items of an order that never becomes placed go with it.
+            connection.execute(insert_unless_present(connection, ITEMS), items)
             placed = connection.execute(
                 update(ORDERS).where(ORDERS.c.id == self.order_id, ORDERS.c.status == PENDING)
                 .values(status=PLACED, total_cents=total, updated_at=now)).rowcount
-            if placed:
-                connection.execute(insert(ITEMS), items)
-            else:
+            if not placed:
                 earlier = store.read(connection, self.order_id)
         if not placed:
             if earlier is None:  # given up meanwhile (the sweep): its stock goes back
@@ -156,7 +158,7 @@ class OrderPlacement:
         """Fails the pending order, and gives back whatever stock it may hold (a take
         that timed out may still happen). Returns the order instead if a parallel replay
         placed it meanwhile. Never raises for products: the timer retries the release."""
-        with self.engine.begin() as connection:
+        with self.db.autocommit.connect() as connection:
             if not release and self.idempotency_key is None:
                 # Refused, and no replay can know this id: nothing to give back.
                 connection.execute(delete(ORDERS).where(ORDERS.c.id == self.order_id,
@@ -184,6 +186,6 @@ class OrderPlacement:
         except UNREACHABLE as error:
             log.warning("stock of failed order %s not released yet: %s", self.order_id, error)
             return
-        with self.engine.begin() as connection:
+        with self.db.autocommit.connect() as connection:
             connection.execute(delete(ORDERS).where(ORDERS.c.id == self.order_id,
                                                     ORDERS.c.status == FAILED))

@@ -74,7 +74,7 @@ class OrdersService(health.DatabaseHealth):
         request = load(NEW_ORDER, data)
         key = load(IDEMPOTENCY_KEY, {"key": idempotency_key})["key"]
         order, replayed = OrderPlacement(
-            self.db.engine, self.rpc.products, partial(self.dispatch, "order_placed"),
+            self.db, self.rpc.products, partial(self.dispatch, "order_placed"),
             buyer["id"], request, fingerprint(request), key).run()
         return {"order": ORDER.dump(order), "replayed": replayed}
 
@@ -82,7 +82,7 @@ class OrdersService(health.DatabaseHealth):
     def get_order(self, order_id: str, actor: dict) -> dict:
         """Returns an order to its buyer or an admin (anyone else: NotFound)."""
         actor = load_actor(actor)
-        with self.db.engine.connect() as connection:
+        with self.db.autocommit.connect() as connection:
             order = store.read(connection, parse_id(order_id, "order"))
         if order is None or not acts_for(actor, order["user_id"]):
             raise NotFound(f"No order with id {order_id!r}.")  # others' orders stay unseen
@@ -107,7 +107,7 @@ class OrdersService(health.DatabaseHealth):
             matching = matching.where(ORDERS.c.user_id == owner)
         if "status" in query:
             matching = matching.where(ORDERS.c.status == query["status"])
-        with self.db.engine.connect() as connection:
+        with self.db.autocommit.connect() as connection:
             orders, total = store.read_page(connection, matching, query)
         return page_of(ORDER.dump(orders, many=True), query["page"], query["limit"], total)
 

@@ -24,22 +24,28 @@ log = logging.getLogger(__name__)
 
 
 class DatabaseWrapper(nameko_sqlalchemy.database.DatabaseWrapper):
-    """A worker's `self.db`: `.session` (the ORM, opened when first used) and, for hot
-    reads, `.first(statement)`, plain SQL through SQLAlchemy Core on a connection
-    borrowed for that one statement (no session to open and close)."""
+    """A worker's `self.db`, three ways into one pool:
+    - `.session`: the ORM, opened when first used (the cold paths);
+    - `.engine`: SQLAlchemy Core, `with db.engine.begin()` for statements that must
+      commit together;
+    - `.autocommit`: Core for statements that each stand alone (reads, single-row
+      writes): no BEGIN before them and no COMMIT or ROLLBACK after, each a round trip
+      to the server that the hot paths do not pay. `.first()` and `.page()` read here.
+    """
 
-    def __init__(self, session_factory, engine: Engine):
+    def __init__(self, session_factory, engine: Engine, autocommit: Engine | None = None):
         super().__init__(session_factory)
         self.engine = engine
+        self.autocommit = autocommit or autocommit_engine(engine)
 
     def first(self, statement: Executable, **params) -> Row | None:
-        with self.engine.connect() as connection:
+        with self.autocommit.connect() as connection:
             return connection.execute(statement, params).first()
 
     def page(self, matching: Select, order_by: tuple, paging: dict, schema: Schema) -> dict:
         """One page of matching rows, dumped with schema (a Core row's columns by name),
         with the total count; on one connection, no ORM objects."""
-        with self.engine.connect() as connection:
+        with self.autocommit.connect() as connection:
             total = connection.scalar(select(func.count()).select_from(matching.subquery()))
             rows = connection.execute(matching.order_by(*order_by)
                                       .offset((paging["page"] - 1) * paging["limit"])
@@ -78,9 +84,10 @@ class Database(nameko_sqlalchemy.Database):
         super().setup()
         if url.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", _tune_sqlite)
+        self.autocommit = autocommit_engine(self.engine)
 
     def get_dependency(self, worker_ctx) -> DatabaseWrapper:
-        db = DatabaseWrapper(self.Session, self.engine)
+        db = DatabaseWrapper(self.Session, self.engine, self.autocommit)
         self.dbs[worker_ctx] = db
         return db
 
@@ -98,6 +105,11 @@ class Database(nameko_sqlalchemy.Database):
     @property
     def _uri_key(self) -> str:
         return f"{self.container.service_name}:{self.declarative_base.__name__}"
+
+
+def autocommit_engine(engine: Engine) -> Engine:
+    """The same pool, each statement its own transaction."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def make_psycopg2_green() -> None:

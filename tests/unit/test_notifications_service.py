@@ -2,7 +2,6 @@
 
 import uuid
 from datetime import timedelta
-from types import SimpleNamespace
 
 import pytest
 from nameko.testing.services import worker_factory
@@ -12,6 +11,7 @@ from sqlalchemy.orm import Session
 from notifications.models import Base, Notification
 from notifications.senders import DeliveryFailed
 from notifications.service import NotificationsService
+from shop.database import DatabaseWrapper
 from shop.errors import InvalidInput, NotFound
 from shop.schemas import utcnow
 
@@ -28,7 +28,7 @@ def service(tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path}/notifications.db")
     Base.metadata.create_all(engine)
     with Session(engine) as session:
-        yield worker_factory(NotificationsService, db=SimpleNamespace(session=session),
+        yield worker_factory(NotificationsService, db=DatabaseWrapper(lambda: session, engine),
                              config={"DELIVERY_BACKOFF_SECONDS": 5})
     engine.dispose()
 
@@ -89,6 +89,7 @@ def test_a_failed_delivery_keeps_the_notification_and_is_retried(service):
     service.sender.send.side_effect = None
     service.retry_deliveries()
     assert service.sender.send.call_count == 2
+    service.db.session.expire_all()  # delivery recorded it on a connection of its own
     assert service.db.session.query(Notification).one().delivered_at is not None
 
 
