@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nameko_sqlalchemy
 from marshmallow import Schema
-from sqlalchemy import Executable, Insert, Row, Select, event, func, select
+from sqlalchemy import Executable, Insert, Row, Select, create_engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
@@ -55,10 +55,11 @@ class DatabaseWrapper(nameko_sqlalchemy.database.DatabaseWrapper):
 
 
 class Database(nameko_sqlalchemy.Database):
-    """A Database whose pool fits max_workers, on a driver that never blocks the hub.
+    """A Database whose pools fit max_workers, on a driver that never blocks the hub.
 
-    Every worker may hold one connection, so the pool has max_workers of them and no
-    worker waits for another's. No ping per checkout: a connection the server dropped
+    Every worker may hold one connection of each pool (transactions, autocommit), so
+    each pool has max_workers of them and no worker waits for another's; a pool opens
+    connections only as workers need them. No ping per checkout: a connection the server dropped
     fails its statement (a 503 to that one caller) and SQLAlchemy then discards every
     connection older than the failure. psycopg2 is made green (psycogreen): a slow
     query makes its worker wait, not the whole process. A SQLite file gets its folder
@@ -82,9 +83,21 @@ class Database(nameko_sqlalchemy.Database):
             if url.database and url.database != ":memory:":
                 Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         super().setup()
+        # A pool of its own whose connections stay in autocommit: switching a pooled
+        # connection in and out of it costs psycopg2 a call that blocks the process.
+        self.autocommit = create_engine(self.db_uri, isolation_level="AUTOCOMMIT",
+                                        **self.engine_options)
         if url.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", _tune_sqlite)
-        self.autocommit = autocommit_engine(self.engine)
+            event.listen(self.autocommit, "connect", _tune_sqlite)
+
+    def stop(self) -> None:
+        self.autocommit.dispose()
+        super().stop()
+
+    def kill(self) -> None:
+        self.autocommit.dispose()
+        super().kill()
 
     def get_dependency(self, worker_ctx) -> DatabaseWrapper:
         db = DatabaseWrapper(self.Session, self.engine, self.autocommit)
@@ -108,7 +121,8 @@ class Database(nameko_sqlalchemy.Database):
 
 
 def autocommit_engine(engine: Engine) -> Engine:
-    """The same pool, each statement its own transaction."""
+    """The same pool, each statement its own transaction (for tests and tools; services
+    get an autocommit pool of their own)."""
     return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
