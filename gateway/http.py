@@ -7,9 +7,7 @@ the request id and the security headers. Every route is also served under /api/v
 from __future__ import annotations
 
 import logging
-import re
 import time
-import uuid
 
 import nameko_redis
 from nameko.web.handlers import HttpRequestHandler
@@ -19,8 +17,14 @@ from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from gateway import metrics
-from gateway.cache import canonical_id, entry_key, respond_with_etag
+from gateway.access import (
+    API_PREFIX,
+    SECURITY_HEADERS,
+    accepted_request_id,
+    record,
+    route_template,
+)
+from gateway.cache import canonical_id, entry_key
 from gateway.cors import CorsPolicy
 from gateway.errors import (
     EXPECTED_ERRORS,
@@ -28,33 +32,16 @@ from gateway.errors import (
     json_response,
     response_for_exception,
 )
+from gateway.hits import HitPath, RawRequest
 from gateway.limits import RateLimiter, Verdict
 from shop.context import REQUEST_ID_KEY, bind_request_id
 from shop.tokens import TokenService
 
-API_PREFIX = "/api/v1"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
-SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
-}
-
 SIGN_IN_PATHS = ("/signin", "/users")  # POST to these also counts against the sign-in limit
+log = logging.getLogger(__name__)
 UNLIMITED_PATHS = frozenset(("/health", "/health/services", "/metrics", API_PREFIX + "/health",
                              API_PREFIX + "/health/services", API_PREFIX + "/metrics"))
-CONVERTER = re.compile(r"<(?:[^:>]+:)?([^>]+)>")
-
-log = logging.getLogger("gateway.access")
-
-
-def accepted_request_id(offered: str | None) -> str:
-    """The client's X-Request-ID when it is a sane token, else a new one."""
-    if offered and SANE_REQUEST_ID.fullmatch(offered):
-        return offered
-    return uuid.uuid4().hex
 
 
 class GatewayWebServer(WebServer):
@@ -94,9 +81,19 @@ class GatewayWsgiApp:
         self.redis_provider = find_dependency(server.container, nameko_redis.Redis)
         token_service = find_dependency(server.container, TokenService)
         self.tokens = token_service.tokens if token_service else None
+        self.hits = HitPath(self)
 
     def __call__(self, environ, start_response):
         started = time.monotonic()
+        counted = None
+        if self.cache_enabled and environ["REQUEST_METHOD"] == "GET":
+            try:
+                answered, counted = self.hits.serve(environ, start_response, started)
+            except Exception:  # a bug on the hit path: the full path still answers
+                log.exception("the cache-hit path failed on %s", environ.get("PATH_INFO"))
+                answered, counted = None, None
+            if answered is not None:
+                return answered
         if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
             # eventlet's input ends a chunked body itself; without this flag werkzeug
             # would read no body at all. max_content_length still bounds it.
@@ -106,22 +103,18 @@ class GatewayWsgiApp:
         request.max_content_length = self.max_body_bytes
         bind_request_id(request.request_id)
         try:
-            response = self.respond(request)
+            response = self.respond(request, counted)
         except Exception as exc:  # a bug in the gateway itself: still a JSON 500
             response = response_for_exception(exc)
         self.add_common_headers(request, response)
         elapsed_ms = (time.monotonic() - started) * 1000
         route = self.route_of(request)
-        metrics.observe_request(route, request.method, response.status_code, elapsed_ms / 1000)
-        if response.status_code == 429:
-            metrics.RATE_LIMITED.labels(route).inc()
-        log.info("%s %s %s %.1f ms", request.method, request.path, response.status_code,
-                 elapsed_ms, extra={"duration_ms": round(elapsed_ms, 2), "method": request.method,
-                                    "path": request.path, "status": response.status_code})
+        record(route, request.method, request.path, response.status_code, elapsed_ms)
         bind_request_id(None)
         return response(environ, start_response)
 
-    def respond(self, request: Request) -> Response:
+    def respond(self, request: Request, counted: tuple | None = None) -> Response:
+        """counted: (verdict, cached) when the hit path counted this request already."""
         adapter = self.url_map.bind_to_environ(request.environ)
         if request.method == "OPTIONS":
             return self.options(request, adapter)
@@ -129,15 +122,9 @@ class GatewayWsgiApp:
             match = adapter.match(return_rule=True)
         except HTTPException as exc:
             match = exc
-        cached_kind, cache_key = self.cache_entry(request, match)
-        verdict, cached = self.count_request(request, cache_key)
+        verdict, _ = counted or self.count_request(request, None)
         if verdict is not None and not verdict.allowed:
             response = error_response(429, "RATE_LIMITED", "Too many requests; slow down.")
-        elif cached is not None:
-            # A hit needs no worker: answered here, in the round trip that counted it.
-            request.route_template = route_template(match[0].rule)
-            metrics.observe_cache(cached_kind, "hit")
-            response = respond_with_etag(request, cached, "HIT")
         else:
             response = self.dispatch(request, match)
         if verdict is not None:
@@ -156,7 +143,7 @@ class GatewayWsgiApp:
         resource_id = canonical_id(next(iter(values.values()), ""))
         return (kind, entry_key(kind, resource_id)) if resource_id else (None, None)
 
-    def count_request(self, request: Request,
+    def count_request(self, request: Request | RawRequest,
                       cache_key: str | None) -> tuple[Verdict | None, str | None]:
         """The rate limit verdict (None when not limited) and the cached body, if any."""
         if self.redis_provider is None or self.redis_provider.client is None:
@@ -219,13 +206,6 @@ class GatewayWsgiApp:
             response.headers.extend(self.cors.response_headers(request.headers.get("Origin")))
         response.vary.add("Origin")
         response.headers["X-Request-ID"] = request.request_id
-
-
-def route_template(rule: str) -> str:
-    """'/api/v1/users/<string:user_id>' -> '/users/{user_id}': one name per route."""
-    if rule.startswith(API_PREFIX + "/"):
-        rule = rule[len(API_PREFIX):]
-    return CONVERTER.sub(r"{\1}", rule)
 
 
 def with_prefixes(paths: tuple[str, ...]) -> frozenset[str]:

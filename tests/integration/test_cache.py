@@ -35,6 +35,38 @@ def test_if_none_match_answers_304_without_a_body(api, author):
     assert other.status_code == 200
 
 
+VARYING = {"x-cache", "ratelimit-remaining", "x-request-id", "date"}
+
+
+def comparable(response) -> dict:
+    return {name.lower(): value for name, value in response.headers.items()
+            if name.lower() not in VARYING}
+
+
+@pytest.mark.parametrize("extra", [
+    {"Origin": "http://localhost:3000", "X-Request-ID": "trace-1"},
+    {"Origin": "http://evil.example"},
+    {"Authorization": "Bearer not-a-token"},  # posts may be read with any header
+])
+def test_a_hit_carries_the_headers_of_a_miss(api, author, redis_client, extra):
+    """Hits are answered from the raw request, misses by the full stack: same headers."""
+    post = api.post(author[1])
+    miss = api.http.get(f"/posts/{post['id']}", headers=extra)
+    hit = api.http.get(f"/posts/{post['id']}", headers=extra)
+    assert (miss.headers["X-Cache"], hit.headers["X-Cache"]) == ("MISS", "HIT")
+    assert comparable(hit) == comparable(miss) and hit.content == miss.content
+    if "X-Request-ID" in extra:
+        assert hit.headers["X-Request-ID"] == miss.headers["X-Request-ID"] == "trace-1"
+    assert int(hit.headers["RateLimit-Remaining"]) == int(miss.headers["RateLimit-Remaining"]) - 1
+    unchanged = {**extra, "If-None-Match": hit.headers["ETag"]}
+    redis_client.delete(f"cache:post:{post['id']}")
+    miss = api.http.get(f"/posts/{post['id']}", headers=unchanged)
+    hit = api.http.get(f"/posts/{post['id']}", headers=unchanged)
+    assert (miss.status_code, hit.status_code) == (304, 304)
+    assert (miss.headers["X-Cache"], hit.headers["X-Cache"]) == ("MISS", "HIT")
+    assert comparable(hit) == comparable(miss) and hit.content == miss.content == b""
+
+
 def test_a_cache_hit_makes_no_rpc(system, api, author):
     cached, uncached = api.post(author[1], "cached"), api.post(author[1], "uncached")
     api.http.get(f"/posts/{cached['id']}")

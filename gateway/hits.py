@@ -1,0 +1,112 @@
+"""Cache hits answered straight from the WSGI environ.
+
+A hit is the gateway's commonest answer and needs no service: one Redis round trip
+counts the request against its rate limit and fetches the cached body together. This
+path builds no werkzeug request or response for it; it sends the same headers as the
+full path (ETag and 304, CORS, security headers, rate limit, request id) and records the
+same metrics and access log line. Anything else (a miss, a 429, a route that is not
+cached, an odd path) goes on to the full path, with the count already made.
+"""
+
+from __future__ import annotations
+
+import time
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.http import parse_etags
+
+from gateway import metrics
+from gateway.access import SECURITY_HEADERS, accepted_request_id, record, route_template
+from gateway.cache import etag_of
+from shop.context import bind_request_id
+
+
+class RawHeaders:
+    """Request headers looked up in the environ by their CGI names."""
+
+    __slots__ = ("environ",)
+
+    def __init__(self, environ: dict):
+        self.environ = environ
+
+    @staticmethod
+    def key(name: str) -> str:
+        return "HTTP_" + name.upper().replace("-", "_")
+
+    def get(self, name: str, default=None):
+        return self.environ.get(self.key(name), default)
+
+    def __contains__(self, name: str) -> bool:
+        return self.key(name) in self.environ
+
+    def __getitem__(self, name: str) -> str:
+        return self.environ[self.key(name)]
+
+
+class RawRequest:
+    """What the hit path and the rate limiter read of a request, and no more."""
+
+    __slots__ = ("environ", "method", "path", "headers", "remote_addr")
+
+    def __init__(self, environ: dict):
+        self.environ = environ
+        self.method = environ["REQUEST_METHOD"]
+        self.path = environ.get("PATH_INFO") or "/"
+        self.headers = RawHeaders(environ)
+        self.remote_addr = environ.get("REMOTE_ADDR")
+
+
+class HitPath:
+    def __init__(self, app):
+        self.app = app
+        self.adapter = app.url_map.bind("localhost")
+        self.routes: dict[str, str] = {}  # rule -> its route template, made once per rule
+
+    def serve(self, environ: dict, start_response, started: float) -> tuple:
+        """(the WSGI body, None) for a hit; else (None, the (verdict, cached) count made
+        on the way, or None) for the full path to go on with."""
+        request = RawRequest(environ)
+        if not request.path.isascii():  # werkzeug decodes those; let it
+            return None, None
+        try:
+            match = self.adapter.match(request.path, "GET", return_rule=True)
+        except HTTPException:
+            return None, None
+        kind, key = self.app.cache_entry(request, match)
+        if key is None:
+            return None, None
+        counted = self.app.count_request(request, key)
+        verdict, cached = counted
+        if cached is None or (verdict is not None and not verdict.allowed):
+            return None, counted
+        request_id = accepted_request_id(environ.get("HTTP_X_REQUEST_ID"))
+        bind_request_id(request_id)
+        status, headers, body = self.answer(environ, cached, verdict, request_id)
+        rule = match[0].rule
+        route = self.routes.get(rule) or self.routes.setdefault(rule, route_template(rule))
+        metrics.observe_cache(kind, "hit")
+        record(route, "GET", request.path, int(status[:3]),
+               (time.monotonic() - started) * 1000)
+        bind_request_id(None)
+        start_response(status, headers)  # last: whatever fails before, the full path answers
+        return body, None
+
+    def answer(self, environ: dict, cached: str, verdict,
+               request_id: str) -> tuple[str, list, list]:
+        etag = etag_of(cached)
+        # What a token saw is never kept; anyone else may keep it if they revalidate.
+        keep = "no-store" if "HTTP_AUTHORIZATION" in environ else "no-cache"
+        headers = [("ETag", etag), ("X-Cache", "HIT"), ("Cache-Control", keep)]
+        if parse_etags(environ.get("HTTP_IF_NONE_MATCH")).contains_weak(etag.strip('"')):
+            status, body = "304 NOT MODIFIED", []
+        else:
+            payload = cached.encode()
+            status, body = "200 OK", [payload]
+            headers += [("Content-Type", "application/json"),
+                        ("Content-Length", str(len(payload)))]
+        if verdict is not None:
+            headers += verdict.headers().items()
+        headers += SECURITY_HEADERS.items()
+        headers += self.app.cors.response_headers(environ.get("HTTP_ORIGIN")).items()
+        headers += [("Vary", "Origin"), ("X-Request-ID", request_id)]
+        return status, headers, body
