@@ -7,7 +7,6 @@ Revises: d42754f45e8f
 Created: 2026-11-22 15:44:33.809804
 """
 
-import sqlalchemy as sa
 from alembic import op
 
 revision = 'c00c87fb4a81'
