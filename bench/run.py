@@ -142,9 +142,11 @@ class Bench:
 
     def start(self, name: str, module: str, **env) -> ManagedProcess:
         nameko = str(Path(sys.executable).parent / "nameko")
+        return self.launch(name, [nameko, "run", "--config", "config.yml", module], **env)
+
+    def launch(self, name: str, argv: list[str], **env) -> ManagedProcess:
         process = self.stack.start_process(ManagedProcess(
-            name, [nameko, "run", "--config", "config.yml", module], self.stack.settings,
-            env={**self.env, **env}, is_service=True))
+            name, argv, self.stack.settings, env={**self.env, **env}, is_service=True))
         self.processes[name] = process
         return process
 
@@ -182,19 +184,27 @@ class Bench:
         subprocess.run([sys.executable, "-m", "shop.migrate"], cwd=ROOT, check=True,
                        env={**os.environ, **self.env}, stdout=subprocess.DEVNULL)
         data = seed.seed(uris, small=self.smoke)
-        ports = {name: free_port() for name in ("gateway", "nocache", "hello", "plain")}
+        ports = {name: free_port()
+                 for name in ("gateway", "nocache", "gateway2", "nocache2", "hello", "plain")}
         for service in SERVICES:
             self.start(service, f"{service}.service")
         address = lambda name: f"127.0.0.1:{ports[name]}"  # noqa: E731
         self.start("gateway", "gateway.service", WEB_SERVER_ADDRESS=address("gateway"))
         self.start("gateway-nocache", "gateway.service", WEB_SERVER_ADDRESS=address("nocache"),
                    CACHE_ENABLED="false")
+        two = [sys.executable, "-m", "gateway.processes", "--config", "config.yml"]
+        self.launch("gateway-2proc", two, GATEWAY_PROCESSES="2",
+                    WEB_SERVER_ADDRESS=address("gateway2"))
+        self.launch("gateway-nocache-2proc", two, GATEWAY_PROCESSES="2",
+                    WEB_SERVER_ADDRESS=address("nocache2"), CACHE_ENABLED="false")
         self.start("hello", "bench.baselines:HelloService", WEB_SERVER_ADDRESS=address("hello"))
         self.start("constant", "bench.baselines:ConstantService")
         self.start("plain", "bench.baselines:PlainRpcService", WEB_SERVER_ADDRESS=address("plain"))
         url = {name: f"http://{address(name)}" for name in ports}
         self.wait_for(f"{url['gateway']}/health/services")
         self.wait_for(f"{url['nocache']}/health")
+        self.wait_for(f"{url['gateway2']}/health")
+        self.wait_for(f"{url['nocache2']}/health")
         self.wait_for(f"{url['hello']}/hello")
         self.wait_for(f"{url['plain']}/plain")
         token = seed.sign_in(url["gateway"], data)
@@ -211,6 +221,10 @@ class Bench:
             self.measure("health", f"{url['gateway']}/health"),
             self.measure("post_cache_hit", url["gateway"] + post_url),
             self.measure("post_cache_off", url["nocache"] + post_url),
+            # The same two through GATEWAY_PROCESSES=2 (not judged: the baselines are one
+            # process each).
+            self.measure("post_cache_hit_2proc", url["gateway2"] + post_url),
+            self.measure("post_cache_off_2proc", url["nocache2"] + post_url),
             self.measure("products_filtered", url["gateway"]
                          + "/products?category=home&in_stock=true&max_price=500&sort=price"),
             self.measure("orders", f"{url['gateway']}/orders",

@@ -1,9 +1,23 @@
-"""The gateway's Prometheus metrics, served at /metrics in the text format."""
+"""The gateway's Prometheus metrics, served at /metrics in the text format.
+
+Under `python -m gateway.processes` with several processes, PROMETHEUS_MULTIPROC_DIR is
+set before this module loads: prometheus-client then keeps every value in a file per
+process, and /metrics reads all of them.
+"""
 
 from __future__ import annotations
 
+import os
+
 from nameko.exceptions import RemoteError
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 from shop.errors import ShopError
 
@@ -55,5 +69,9 @@ def observe_cache(kind: str, result: str) -> None:
 
 
 def exposition() -> tuple[bytes, str]:
-    """The current metrics, and their content type."""
+    """The current metrics (of every gateway process), and their content type."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST

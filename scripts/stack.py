@@ -487,6 +487,12 @@ def available_services() -> list[str]:
     return [name for name in SERVICES if (ROOT / name / "service.py").exists()]
 
 
+def service_command(name: str, nameko: str) -> list[str]:
+    if name == "gateway":  # GATEWAY_PROCESSES of them on the one port
+        return [sys.executable, "-m", "gateway.processes", "--config", "config.yml"]
+    return [nameko, "run", "--config", "config.yml", f"{name}.service"]
+
+
 def command_run(stack: Stack) -> int:
     settings = stack.settings
     if port_is_open(settings.gateway_port):
@@ -502,8 +508,8 @@ def command_run(stack: Stack) -> int:
                    check=True)
     services = [
         stack.start_process(ManagedProcess(
-            name, [nameko, "run", "--config", "config.yml", f"{name}.service"], settings,
-            env=env, prefix_output=True, is_service=True))
+            name, service_command(name, nameko), settings, env=env, prefix_output=True,
+            is_service=True))
         for name in available_services()
     ]
     print(f"==> {len(services)} services started; gateway on http://{env['WEB_SERVER_ADDRESS']}"

@@ -32,11 +32,13 @@ class Processes:
         self.started: dict[str, subprocess.Popen] = {}
 
     def start(self, service: str, name: str | None = None, **env) -> subprocess.Popen:
-        name = name or service
+        return self.launch(name or service,
+                           [NAMEKO, "run", "--config", "config.yml", f"{service}.service"], **env)
+
+    def launch(self, name: str, argv: list[str], **env) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "wb")
-        process = subprocess.Popen(
-            [NAMEKO, "run", "--config", "config.yml", f"{service}.service"],
-            cwd=ROOT, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(argv, cwd=ROOT, env={**self.env, **env}, stdout=log,
+                                   stderr=subprocess.STDOUT)
         self.started[name] = process
         return process
 
@@ -94,11 +96,12 @@ def processes(rabbit_config, tmp_path, redis_client, migrated_databases):
     group.stop_all()
 
 
-def wait_for_services(base_url: str, seconds: float = 30) -> None:
+def wait_for_services(base_url: str, seconds: float = 30, path: str = "/health/services") -> None:
+    """Until the gateway answers 200 on path: every service (or just itself, on /health)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            if requests.get(f"{base_url}/health/services", timeout=3).status_code == 200:
+            if requests.get(f"{base_url}{path}", timeout=3).status_code == 200:
                 return
         except requests.RequestException:  # not listening yet, or probing slowly
             pass

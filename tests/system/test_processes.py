@@ -4,13 +4,19 @@ These prove config.yml and its environment variables, the log format, and a clea
 on SIGTERM while calls are in flight.
 """
 
+import os
+import re
+import signal
+import sys
 import time
+from pathlib import Path
 
 import eventlet
 import requests
 from nameko.testing.utils import find_free_port
 
 from tests.databases import SERVICES
+from tests.integration.test_metrics import sample
 from tests.system.conftest import RPC_TIMEOUT_SECONDS, sign_up_and_in, wait_for_services
 
 
@@ -63,3 +69,62 @@ def test_two_gateway_processes_share_one_rate_limit(processes):
         response = requests.get(f"{url}/posts")
         assert response.status_code == 429
         assert response.headers["RateLimit-Remaining"] == "0"
+
+
+def launched_pids(processes, name: str) -> list[int]:
+    line = re.search(r"gateway: \d+ processes, pids ([\d ]+)", processes.log(name))
+    return [int(pid) for pid in line.group(1).split()]
+
+
+def is_running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def test_gateway_processes_share_one_port_and_sum_their_metrics(processes, tmp_path):
+    metrics_dir = tmp_path / "metrics"
+    launcher = processes.launch("gateways", [sys.executable, "-m", "gateway.processes"],
+                                GATEWAY_PROCESSES="2", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+    wait_for_services(processes.base_url, path="/health")
+    pids = launched_pids(processes, "gateways")
+    assert len(pids) == 2
+    health = {"route": "/health", "method": "GET", "status": "200"}
+    before = sample(requests.get(f"{processes.base_url}/metrics").text,
+                    "shop_http_requests_total", **health)
+
+    for _ in range(100):  # a connection each: the kernel spreads them over both processes
+        assert requests.get(f"{processes.base_url}/health").status_code == 200
+
+    after = sample(requests.get(f"{processes.base_url}/metrics").text,
+                   "shop_http_requests_total", **health)
+    assert after - before == 100  # whichever process answers /metrics counts them all
+    answered = {int(path.stem.rsplit("_", 1)[1]) for path in metrics_dir.glob("counter_*.db")}
+    assert answered == set(pids)  # each process keeps the counts of what it answered
+
+    launcher.send_signal(signal.SIGTERM)
+    assert launcher.wait(20) == 0
+    assert not any(is_running(pid) for pid in pids)
+
+
+def test_one_gateway_process_ending_stops_the_launcher(processes, tmp_path):
+    launcher = processes.launch("gateways", [sys.executable, "-m", "gateway.processes"],
+                                GATEWAY_PROCESSES="2")
+    wait_for_services(processes.base_url, path="/health")
+    assert len(list(tmp_path.glob("gateway-metrics-*"))) == 1  # under RUN_DIR
+    first, second = launched_pids(processes, "gateways")
+
+    os.kill(first, signal.SIGKILL)
+    assert launcher.wait(20) == 1  # its supervisor (make run, compose) restarts it
+    assert not is_running(second)
+    assert "exited with -9; stopping the others" in processes.log("gateways")
+    assert not list(tmp_path.glob("gateway-metrics-*"))
+
+
+def test_a_bad_process_count_is_refused_with_its_name(processes):
+    launcher = processes.launch("gateways", [sys.executable, "-m", "gateway.processes"],
+                                GATEWAY_PROCESSES="many")
+    assert launcher.wait(20) == 2
+    assert "GATEWAY_PROCESSES must be a whole number from 1 to 32, not 'many'" \
+        in processes.log("gateways")

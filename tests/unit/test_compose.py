@@ -15,10 +15,17 @@ OURS = {name: spec for name, spec in SERVICES.items() if spec.get("build")}
 
 def test_every_nameko_service_runs_a_module_that_exists():
     runs = {name: spec["command"] for name, spec in OURS.items() if "nameko" in spec["command"]}
-    assert set(runs) == {"users", "posts", "products", "orders", "notifications", "gateway"}
+    assert set(runs) == {"users", "posts", "products", "orders", "notifications"}
     for name, command in runs.items():
         assert command == ["nameko", "run", "--config", "config.yml", f"{name}.service"]
         assert (ROOT / name / "service.py").is_file()
+
+
+def test_the_gateway_runs_its_processes_through_the_launcher():
+    assert OURS["gateway"]["command"] == ["python", "-m", "gateway.processes",
+                                          "--config", "config.yml"]
+    assert (ROOT / "gateway" / "processes.py").is_file()
+    assert OURS["gateway"]["environment"]["GATEWAY_PROCESSES"] == "${GATEWAY_PROCESSES:-1}"
 
 
 @pytest.mark.parametrize("name", sorted(OURS))

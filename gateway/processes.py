@@ -1,0 +1,155 @@
+"""Runs GATEWAY_PROCESSES gateway processes on one port: what `make run` and compose start.
+
+    python -m gateway.processes [--config config.yml]
+
+Each process is a plain `nameko run gateway.service`. eventlet opens the listening socket
+with SO_REUSEPORT, so the kernel spreads new connections over the processes. With more
+than one, they share a PROMETHEUS_MULTIPROC_DIR and /metrics sums all of them.
+
+SIGTERM or SIGINT stops every process gracefully. One process ending stops the others
+and the launcher exits with its status: the supervisor above (`make run`, a container's
+restart policy) decides what happens next, as it does for every other service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+MAX_PROCESSES = 32
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
+POLL_SECONDS = 0.2
+
+
+class LaunchError(Exception):
+    pass
+
+
+def process_count(config: dict) -> int:
+    raw = config.get("GATEWAY_PROCESSES", 1)
+    try:
+        count = int(raw)
+    except (TypeError, ValueError):
+        count = 0
+    if not 1 <= count <= MAX_PROCESSES or isinstance(raw, bool):
+        raise LaunchError(
+            f"GATEWAY_PROCESSES must be a whole number from 1 to {MAX_PROCESSES}, not {raw!r}")
+    return count
+
+
+def nameko_command(config_path: str) -> list[str]:
+    return [sys.executable, "-m", "nameko", "run", "--config", config_path, "gateway.service"]
+
+
+@contextmanager
+def metrics_directory(run_dir: str) -> Iterator[str]:
+    """The directory the processes keep their metrics in, empty at start.
+
+    A configured one is emptied (prometheus-client counts every file in it); otherwise
+    a fresh one under the run directory, removed at the end.
+    """
+    configured = os.environ.get(MULTIPROC_ENV)
+    if configured:
+        path = Path(configured)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+        yield str(path)
+        return
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    path = tempfile.mkdtemp(prefix="gateway-metrics-", dir=run_dir)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def die_with_launcher() -> None:
+    """In the child before exec: a launcher killed outright takes its processes along."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class Launcher:
+    """N processes, each in a session of its own so that only the launcher signals them:
+    a terminal's Ctrl-C or a process-group kill would otherwise reach them twice."""
+
+    def __init__(self, command: list[str], count: int, env: dict[str, str]):
+        self.command = command
+        self.count = count
+        self.env = env
+        self.children: list[subprocess.Popen] = []
+        self.stopping = False
+        self.signalled: set[int] = set()
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self.on_signal)
+        signal.signal(signal.SIGINT, self.on_signal)
+        for _ in range(self.count):
+            self.children.append(subprocess.Popen(
+                self.command, env=self.env, start_new_session=True,
+                preexec_fn=die_with_launcher, stdin=subprocess.DEVNULL))
+        if self.stopping:  # a signal came while they were starting
+            self.signal_children()
+        print(f"gateway: {self.count} processes, pids "
+              + " ".join(str(child.pid) for child in self.children), flush=True)
+        while all(child.poll() is None for child in self.children):
+            time.sleep(POLL_SECONDS)
+        if not self.stopping:
+            ended = next(child for child in self.children if child.returncode is not None)
+            print(f"gateway: process {ended.pid} exited with {ended.returncode}; "
+                  "stopping the others", flush=True)
+            self.signal_children()
+            for child in self.children:
+                child.wait()
+            return ended.returncode if ended.returncode > 0 else 1
+        codes = [child.wait() for child in self.children]
+        return next((code for code in codes if code), 0)
+
+    def on_signal(self, signum: int, frame) -> None:
+        if not self.stopping:
+            self.stopping = True
+            self.signal_children()
+
+    def signal_children(self) -> None:
+        """SIGTERM to each running process, once (a second one would start a second
+        shutdown in nameko)."""
+        for child in self.children:
+            if child.poll() is None and child.pid not in self.signalled:
+                self.signalled.add(child.pid)
+                child.send_signal(signal.SIGTERM)
+
+
+def main(argv: list[str]) -> int:
+    from shop.migrate import load_config
+
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=os.environ.get("NAMEKO_CONFIG", "config.yml"))
+    args = parser.parse_args(argv)
+    config = load_config(args.config)
+    try:
+        count = process_count(config)
+    except LaunchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    command = nameko_command(args.config)
+    if count == 1 and MULTIPROC_ENV not in os.environ:
+        os.execv(command[0], command)  # one process: exactly `nameko run`, nothing between
+    with metrics_directory(os.environ.get("RUN_DIR", ".run")) as directory:
+        return Launcher(command, count, {**os.environ, MULTIPROC_ENV: directory}).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
