@@ -12,6 +12,8 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 from redis import Redis, RedisError
 from werkzeug.wrappers import Request, Response
@@ -45,6 +47,41 @@ redis.call('EXPIRE', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[1])
 return 1
 """
+
+
+@dataclass(frozen=True)
+class ListingEntry:
+    """Where a listing of a kind for one query is cached: under the kind's current
+    namespace, which moves on whenever a resource of that kind changes."""
+
+    kind: str
+    query: str  # a digest of the query's parameters
+
+    @property
+    def namespace_key(self) -> str:
+        return f"cache-ns:{self.kind}"
+
+    @property
+    def prefix(self) -> str:
+        return f"cache-list:{self.kind}:"
+
+    def key(self, namespace: str) -> str:
+        return f"{self.prefix}{namespace}:{self.query}"
+
+
+def listing_entry(kind: str, query_string: str) -> ListingEntry:
+    """The entry of a listing request, its parameters parsed exactly as werkzeug parses
+    request.args (which the route passes on), so both paths name the same entry."""
+    pairs = parse_qsl(query_string, keep_blank_values=True, errors="werkzeug.url_quote")
+    digest = hashlib.blake2b(to_json(sorted(pairs)).encode(), digest_size=12).hexdigest()
+    return ListingEntry(kind, digest)
+
+
+def read_entry(redis: Redis, entry: str | ListingEntry) -> str | None:
+    """The cached body at a resource's key or a listing's entry, if any."""
+    if isinstance(entry, str):
+        return redis.get(entry)
+    return redis.eval(_LOOKUP_LISTING, 1, entry.namespace_key, entry.prefix, entry.query)[1]
 
 
 def canonical_id(value: str) -> str | None:
@@ -99,17 +136,15 @@ class ResponseCache:
 
     def serve_listing(self, request: Request, kind: str, fetch: Callable[[], dict]) -> Response:
         """A listing for the request's query string, from cache or from fetch()."""
-        query = hashlib.blake2b(to_json(sorted(request.args.items(multi=True))).encode(),
-                                digest_size=12).hexdigest()
-        prefix = f"cache-list:{kind}:"
+        entry = listing_entry(kind, request.query_string.decode())
 
         def lookup() -> tuple[str | None, str]:
-            namespace, body = self.redis.eval(_LOOKUP_LISTING, 1, f"cache-ns:{kind}", prefix,
-                                              query)
+            namespace, body = self.redis.eval(_LOOKUP_LISTING, 1, entry.namespace_key,
+                                              entry.prefix, entry.query)
             return body, namespace
 
         def store(body: str, namespace: str) -> None:
-            self.redis.set(f"{prefix}{namespace}:{query}", body, ex=self.ttl_seconds)
+            self.redis.set(entry.key(namespace), body, ex=self.ttl_seconds)
 
         return self._serve(request, f"{kind}-listing", lookup, store, fetch)
 

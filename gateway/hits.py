@@ -20,6 +20,8 @@ from gateway.access import SECURITY_HEADERS, accepted_request_id, record, route_
 from gateway.cache import etag_of
 from shop.context import bind_request_id
 
+MATCH_KEY = "shop.route_match"  # (rule, values) of a GET the hit path matched, in the environ
+
 
 class RawHeaders:
     """Request headers looked up in the environ by their CGI names."""
@@ -72,6 +74,7 @@ class HitPath:
             match = self.adapter.match(request.path, "GET", return_rule=True)
         except HTTPException:
             return None, None
+        environ[MATCH_KEY] = match  # the full path need not match it again
         kind, key = self.app.cache_entry(request, match)
         if key is None:
             return None, None

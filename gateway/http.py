@@ -24,7 +24,7 @@ from gateway.access import (
     record,
     route_template,
 )
-from gateway.cache import canonical_id, entry_key
+from gateway.cache import ListingEntry, canonical_id, entry_key, listing_entry, read_entry
 from gateway.cors import CorsPolicy
 from gateway.errors import (
     EXPECTED_ERRORS,
@@ -32,7 +32,7 @@ from gateway.errors import (
     json_response,
     response_for_exception,
 )
-from gateway.hits import HitPath, RawRequest
+from gateway.hits import MATCH_KEY, HitPath, RawRequest
 from gateway.limits import RateLimiter, Verdict
 from shop.context import REQUEST_ID_KEY, bind_request_id
 from shop.tokens import TokenService
@@ -115,13 +115,15 @@ class GatewayWsgiApp:
 
     def respond(self, request: Request, counted: tuple | None = None) -> Response:
         """counted: (verdict, cached) when the hit path counted this request already."""
-        adapter = self.url_map.bind_to_environ(request.environ)
-        if request.method == "OPTIONS":
-            return self.options(request, adapter)
-        try:
-            match = adapter.match(return_rule=True)
-        except HTTPException as exc:
-            match = exc
+        match = request.environ.get(MATCH_KEY)  # the hit path's, when it matched already
+        if match is None:
+            adapter = self.url_map.bind_to_environ(request.environ)
+            if request.method == "OPTIONS":
+                return self.options(request, adapter)
+            try:
+                match = adapter.match(return_rule=True)
+            except HTTPException as exc:
+                match = exc
         verdict, _ = counted or self.count_request(request, None)
         if verdict is not None and not verdict.allowed:
             response = error_response(429, "RATE_LIMITED", "Too many requests; slow down.")
@@ -131,20 +133,28 @@ class GatewayWsgiApp:
             response.headers.update(verdict.headers())
         return response
 
-    def cache_entry(self, request: Request, match) -> tuple[str | None, str | None]:
-        """(kind, key) of the cache entry that may answer this request, if any."""
+    def cache_entry(self, request: Request | RawRequest,
+                    match) -> tuple[str | None, str | ListingEntry | None]:
+        """(kind, entry) of the cache entry that may answer this request, if any."""
         if not self.cache_enabled or request.method != "GET" or isinstance(match, Exception):
             return None, None
         rule, values = match
-        kind = getattr(rule.endpoint, "cached", None)
-        if kind is None or (rule.endpoint.cached_for_anonymous_only
+        endpoint = rule.endpoint
+        if endpoint.cached_listing is not None:
+            query = request.environ.get("QUERY_STRING", "")
+            if not query.isascii():  # werkzeug's decoding of those is for the full path
+                return None, None
+            kind = endpoint.cached_listing
+            return f"{kind}-listing", listing_entry(kind, query)
+        kind = endpoint.cached
+        if kind is None or (endpoint.cached_for_anonymous_only
                             and "Authorization" in request.headers):
             return None, None
         resource_id = canonical_id(next(iter(values.values()), ""))
         return (kind, entry_key(kind, resource_id)) if resource_id else (None, None)
 
     def count_request(self, request: Request | RawRequest,
-                      cache_key: str | None) -> tuple[Verdict | None, str | None]:
+                      cache_key: str | ListingEntry | None) -> tuple[Verdict | None, str | None]:
         """The rate limit verdict (None when not limited) and the cached body, if any."""
         if self.redis_provider is None or self.redis_provider.client is None:
             return None, None
@@ -152,11 +162,11 @@ class GatewayWsgiApp:
             return None, self.read_cache(cache_key)
         return self.limiter.check(self.redis_provider.client, request, self.tokens, cache_key)
 
-    def read_cache(self, cache_key: str | None) -> str | None:
-        if cache_key is None:
+    def read_cache(self, entry: str | ListingEntry | None) -> str | None:
+        if entry is None:
             return None
         try:
-            return self.redis_provider.client.get(cache_key)
+            return read_entry(self.redis_provider.client, entry)
         except RedisError:
             return None  # the route serves it uncached and says so
 
@@ -220,7 +230,8 @@ def find_dependency(container, kind: type):
 class Route(HttpRequestHandler):
     """An @http entrypoint whose results become JSON bodies and errors the table's status.
 
-    `cached="post"` names the cache kind of a GET whose first path value is the id.
+    `cached="post"` names the cache kind of a GET whose first path value is the id;
+    `cached_listing="product"` the kind whose listings a GET serves, one per query.
     A route returns a JSON-able payload, or (status, payload), or (status, headers,
     payload); a payload of None is an empty body.
     """
@@ -228,12 +239,14 @@ class Route(HttpRequestHandler):
     server = GatewayWebServer()
 
     def __init__(self, method: str, url: str, cached: str | None = None,
-                 cached_for_anonymous_only: bool = False, **kwargs):
+                 cached_for_anonymous_only: bool = False, cached_listing: str | None = None,
+                 **kwargs):
         kwargs.setdefault("expected_exceptions", EXPECTED_ERRORS)
         super().__init__(method, url, **kwargs)
         # The cache kind whose entries answer this GET; the web layer serves hits itself.
         self.cached = cached
         self.cached_for_anonymous_only = cached_for_anonymous_only
+        self.cached_listing = cached_listing
 
     def response_from_result(self, result) -> Response:
         if isinstance(result, Response):

@@ -16,6 +16,7 @@ from redis import Redis, RedisError
 from werkzeug.wrappers import Request
 
 from gateway.auth import bearer_token
+from gateway.cache import ListingEntry
 from shop.errors import Unauthorized
 from shop.tokens import Tokens
 
@@ -23,7 +24,8 @@ log = logging.getLogger(__name__)
 
 # The first ARGV[1] keys are windows: count this hit, and the first hit of a window
 # starts its expiry; returns count and milliseconds left per window. A key after the
-# windows is a cache entry read in the same round trip (false when absent).
+# windows is a cache entry read in the same round trip (false when absent); for a
+# listing it names the namespace, and two more ARGV give the entry's prefix and query.
 _HIT = """
 local windows = tonumber(ARGV[1])
 local result = {}
@@ -38,7 +40,11 @@ for i = 1, windows do
   result[#result + 1] = ttl
 end
 if #KEYS > windows then
-  result[#result + 1] = redis.call('GET', KEYS[#KEYS])
+  local key = KEYS[#KEYS]
+  if ARGV[windows + 2] then
+    key = ARGV[windows + 2] .. (redis.call('GET', key) or '0') .. ':' .. ARGV[windows + 3]
+  end
+  result[#result + 1] = redis.call('GET', key)
 end
 return result
 """
@@ -123,16 +129,22 @@ class RateLimiter:
         return self._script
 
     def check(self, redis: Redis, request: Request, tokens: Tokens,
-              also_read: str | None = None) -> tuple[Verdict | None, str | None]:
+              also_read: str | ListingEntry | None = None) -> tuple[Verdict | None, str | None]:
         """Counts this request: the verdict of its tightest window (None without Redis),
-        and the value at also_read, a cache entry fetched in the same round trip."""
+        and the body cached at also_read (a key or a listing), fetched in the same round
+        trip."""
         windows = [(self.general, f"rate:general:{self.client_key(request, tokens)}")]
         if request.method == "POST" and request.path in self.guarded_paths:
             windows.append((self.sign_in, f"rate:sign-in:{self.client_ip(request)}"))
-        keys = [key for _, key in windows] + ([also_read] if also_read else [])
+        keys = [key for _, key in windows]
+        args = [len(windows), *[int(limit.window_seconds * 1000) for limit, _ in windows]]
+        if isinstance(also_read, ListingEntry):
+            keys.append(also_read.namespace_key)
+            args += [also_read.prefix, also_read.query]
+        elif also_read:
+            keys.append(also_read)
         try:
-            reply = self.hit_script(redis)(keys=keys, args=[
-                len(windows), *[int(limit.window_seconds * 1000) for limit, _ in windows]])
+            reply = self.hit_script(redis)(keys=keys, args=args)
         except RedisError as error:
             log.warning("rate limits unavailable, letting the request through: %s", error)
             return None, None

@@ -151,7 +151,7 @@ class GatewayService:
 
     # --- products ------------------------------------------------------------------
 
-    @route("GET", "/products")
+    @route("GET", "/products", cached_listing="product")
     def list_products(self, request: Request):
         # One dict, not keywords: a parameter named like Python's own ("self") stays data.
         return self._cache().serve_listing(

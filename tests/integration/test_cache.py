@@ -67,6 +67,46 @@ def test_a_hit_carries_the_headers_of_a_miss(api, author, redis_client, extra):
     assert comparable(hit) == comparable(miss) and hit.content == miss.content == b""
 
 
+@pytest.mark.parametrize("extra", [
+    {"Origin": "http://localhost:3000", "X-Request-ID": "trace-2"},
+    {"Authorization": "Bearer not-a-token"},
+])
+def test_a_listing_hit_carries_the_headers_of_a_miss(shop, extra):
+    api = shop[0]
+    query = "/products?category=home&sort=price&in_stock=true"
+    miss = api.http.get(query, headers=extra)
+    hit = api.http.get(query, headers=extra)
+    assert (miss.headers["X-Cache"], hit.headers["X-Cache"]) == ("MISS", "HIT")
+    assert comparable(hit) == comparable(miss) and hit.content == miss.content
+    assert [product["name"] for product in hit.json()["items"]] == ["Desk lamp"]
+    revalidated = api.http.get(query, headers={**extra, "If-None-Match": hit.headers["ETag"]})
+    assert revalidated.status_code == 304 and revalidated.headers["X-Cache"] == "HIT"
+
+
+def test_a_listing_is_one_entry_whatever_the_order_of_its_parameters(shop):
+    api = shop[0]
+    first = api.http.get("/products?sort=price&category=home")
+    other_order = api.http.get("/products?category=home&sort=price")
+    other_query = api.http.get("/products?category=home&sort=-price")
+    assert (first.headers["X-Cache"], other_order.headers["X-Cache"]) == ("MISS", "HIT")
+    assert other_order.content == first.content
+    assert other_query.headers["X-Cache"] == "MISS"
+    assert other_query.json()["items"] == first.json()["items"][::-1]
+
+
+def test_a_product_change_drops_the_cached_listings_at_once(shop):
+    api, admin, products = shop
+    query = "/products?category=home&sort=price"
+    assert api.http.get(query).status_code == 200
+    assert api.http.get(query).headers["X-Cache"] == "HIT"
+    lamp = products["Desk lamp"]
+    assert api.http.patch(f"/products/{lamp['id']}", headers=admin,
+                          json={"price": "35.00"}).status_code == 200
+    changed = api.http.get(query)
+    assert changed.headers["X-Cache"] == "MISS"
+    assert {p["name"]: p["price"] for p in changed.json()["items"]}["Desk lamp"] == "35.00"
+
+
 def test_a_cache_hit_makes_no_rpc(system, api, author):
     cached, uncached = api.post(author[1], "cached"), api.post(author[1], "uncached")
     api.http.get(f"/posts/{cached['id']}")
