@@ -20,6 +20,7 @@ from werkzeug.wrappers import Request, Response
 
 from gateway import metrics
 from gateway.errors import to_json
+from gateway.redis import LuaScript, RoundTrips
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +36,11 @@ return 1
 
 # Listings (many resources, many queries) are dropped together by moving their kind to a
 # new namespace; entries of the old one are never read again and expire.
-_LOOKUP_LISTING = """
+_LOOKUP_LISTING = LuaScript("""
 local namespace = redis.call('GET', KEYS[1]) or '0'
 local key = ARGV[1] .. namespace .. ':' .. ARGV[2]
 return {namespace, redis.call('GET', key)}
-"""
+""")
 
 _INVALIDATE = """
 redis.call('INCR', KEYS[2])
@@ -77,11 +78,12 @@ def listing_entry(kind: str, query_string: str) -> ListingEntry:
     return ListingEntry(kind, digest)
 
 
-def read_entry(redis: Redis, entry: str | ListingEntry) -> str | None:
+def read_entry(redis: RoundTrips, entry: str | ListingEntry) -> str | None:
     """The cached body at a resource's key or a listing's entry, if any."""
     if isinstance(entry, str):
-        return redis.get(entry)
-    return redis.eval(_LOOKUP_LISTING, 1, entry.namespace_key, entry.prefix, entry.query)[1]
+        return redis.execute("GET", entry)
+    return redis.run_script(_LOOKUP_LISTING, [entry.namespace_key],
+                            [entry.prefix, entry.query])[1]
 
 
 def canonical_id(value: str) -> str | None:
@@ -139,7 +141,7 @@ class ResponseCache:
         entry = listing_entry(kind, request.query_string.decode())
 
         def lookup() -> tuple[str | None, str]:
-            namespace, body = self.redis.eval(_LOOKUP_LISTING, 1, entry.namespace_key,
+            namespace, body = self.redis.eval(_LOOKUP_LISTING.text, 1, entry.namespace_key,
                                               entry.prefix, entry.query)
             return body, namespace
 

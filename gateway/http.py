@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import time
 
-import nameko_redis
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer
 from redis import RedisError
@@ -34,6 +33,7 @@ from gateway.errors import (
 )
 from gateway.hits import MATCH_KEY, HitPath, RawRequest
 from gateway.limits import RateLimiter, Verdict
+from gateway.redis import Redis, RoundTrips
 from shop.context import REQUEST_ID_KEY, bind_request_id
 from shop.tokens import TokenService
 
@@ -78,7 +78,7 @@ class GatewayWsgiApp:
         self.limits_enabled = bool(config.get("RATE_LIMIT_ENABLED", True))
         self.cache_enabled = bool(config.get("CACHE_ENABLED", True))
         # The service's own Redis and token dependencies serve this layer too.
-        self.redis_provider = find_dependency(server.container, nameko_redis.Redis)
+        self.redis_provider = find_dependency(server.container, Redis)
         token_service = find_dependency(server.container, TokenService)
         self.tokens = token_service.tokens if token_service else None
         self.hits = HitPath(self)
@@ -156,17 +156,18 @@ class GatewayWsgiApp:
     def count_request(self, request: Request | RawRequest,
                       cache_key: str | ListingEntry | None) -> tuple[Verdict | None, str | None]:
         """The rate limit verdict (None when not limited) and the cached body, if any."""
-        if self.redis_provider is None or self.redis_provider.client is None:
+        redis = self.redis_provider.round_trips if self.redis_provider else None
+        if redis is None:
             return None, None
         if not self.limits_enabled or request.path in UNLIMITED_PATHS:
-            return None, self.read_cache(cache_key)
-        return self.limiter.check(self.redis_provider.client, request, self.tokens, cache_key)
+            return None, self.read_cache(redis, cache_key)
+        return self.limiter.check(redis, request, self.tokens, cache_key)
 
-    def read_cache(self, entry: str | ListingEntry | None) -> str | None:
+    def read_cache(self, redis: RoundTrips, entry: str | ListingEntry | None) -> str | None:
         if entry is None:
             return None
         try:
-            return read_entry(self.redis_provider.client, entry)
+            return read_entry(redis, entry)
         except RedisError:
             return None  # the route serves it uncached and says so
 

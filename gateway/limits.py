@@ -12,11 +12,12 @@ import math
 from dataclasses import dataclass
 
 from nameko.exceptions import ConfigurationError
-from redis import Redis, RedisError
+from redis import RedisError
 from werkzeug.wrappers import Request
 
 from gateway.auth import bearer_token
 from gateway.cache import ListingEntry
+from gateway.redis import LuaScript, RoundTrips
 from shop.errors import Unauthorized
 from shop.tokens import Tokens
 
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 # starts its expiry; returns count and milliseconds left per window. A key after the
 # windows is a cache entry read in the same round trip (false when absent); for a
 # listing it names the namespace, and two more ARGV give the entry's prefix and query.
-_HIT = """
+_HIT = LuaScript("""
 local windows = tonumber(ARGV[1])
 local result = {}
 for i = 1, windows do
@@ -47,7 +48,7 @@ if #KEYS > windows then
   result[#result + 1] = redis.call('GET', key)
 end
 return result
-"""
+""")
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,6 @@ class RateLimiter:
         self.sign_in = sign_in
         self.trusted_proxies = trusted_proxies
         self.guarded_paths = guarded_paths
-        self._script = None
 
     @classmethod
     def from_config(cls, config: dict, guarded_paths: frozenset[str]) -> RateLimiter:
@@ -122,13 +122,7 @@ class RateLimiter:
             pass  # limited by address; the route itself answers 401
         return "ip:" + self.client_ip(request)
 
-    def hit_script(self, redis: Redis):
-        """The counting script, sent as EVALSHA (its text again only after a Redis restart)."""
-        if self._script is None or self._script.registered_client is not redis:
-            self._script = redis.register_script(_HIT)
-        return self._script
-
-    def check(self, redis: Redis, request: Request, tokens: Tokens,
+    def check(self, redis: RoundTrips, request: Request, tokens: Tokens,
               also_read: str | ListingEntry | None = None) -> tuple[Verdict | None, str | None]:
         """Counts this request: the verdict of its tightest window (None without Redis),
         and the body cached at also_read (a key or a listing), fetched in the same round
@@ -144,7 +138,7 @@ class RateLimiter:
         elif also_read:
             keys.append(also_read)
         try:
-            reply = self.hit_script(redis)(keys=keys, args=args)
+            reply = redis.run_script(_HIT, keys, args)
         except RedisError as error:
             log.warning("rate limits unavailable, letting the request through: %s", error)
             return None, None
