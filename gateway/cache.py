@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,8 +87,13 @@ def read_entry(redis: RoundTrips, entry: str | ListingEntry) -> str | None:
                             [entry.prefix, entry.query])[1]
 
 
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def canonical_id(value: str) -> str | None:
     """The id as services write it (lower-case UUID), so cache keys match their events."""
+    if CANONICAL_UUID.fullmatch(value):  # as clients nearly always send it
+        return value
     try:
         return str(uuid.UUID(value))
     except ValueError:

@@ -10,6 +10,7 @@ cached, an odd path) goes on to the full path, with the count already made.
 
 from __future__ import annotations
 
+import functools
 import time
 
 from werkzeug.exceptions import HTTPException
@@ -20,6 +21,7 @@ from gateway.access import SECURITY_HEADERS, accepted_request_id, record, route_
 from gateway.cache import etag_of
 from shop.context import bind_request_id
 
+MATCHES_KEPT = 4096
 MATCH_KEY = "shop.route_match"  # (rule, values) of a GET the hit path matched, in the environ
 
 
@@ -63,6 +65,14 @@ class HitPath:
         self.app = app
         self.adapter = app.url_map.bind("localhost")
         self.routes: dict[str, str] = {}  # rule -> its route template, made once per rule
+        # The same few paths are read over and over: their matches are kept (bounded).
+        self.match = functools.lru_cache(maxsize=MATCHES_KEPT)(self._match)
+
+    def _match(self, path: str) -> tuple | None:
+        try:
+            return self.adapter.match(path, "GET", return_rule=True)
+        except HTTPException:
+            return None
 
     def serve(self, environ: dict, start_response, started: float) -> tuple:
         """(the WSGI body, None) for a hit; else (None, the (verdict, cached) count made
@@ -70,9 +80,8 @@ class HitPath:
         request = RawRequest(environ)
         if not request.path.isascii():  # werkzeug decodes those; let it
             return None, None
-        try:
-            match = self.adapter.match(request.path, "GET", return_rule=True)
-        except HTTPException:
+        match = self.match(request.path)
+        if match is None:
             return None, None
         environ[MATCH_KEY] = match  # the full path need not match it again
         kind, key = self.app.cache_entry(request, match)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import time
 
+from eventlet import wsgi
 from nameko.web.handlers import HttpRequestHandler
-from nameko.web.server import WebServer
+from nameko.web.server import HttpOnlyProtocol, WebServer
 from redis import RedisError
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.routing import Map, Rule
@@ -57,6 +58,13 @@ class GatewayWebServer(WebServer):
 
     def get_wsgi_app(self) -> GatewayWsgiApp:
         return GatewayWsgiApp(self)
+
+    def get_wsgi_server(self, sock, wsgi_app, protocol=HttpOnlyProtocol, debug=False):
+        """nameko's server, minus eventlet's re-spelling of every response header's name
+        (ours are spelled right already; names are case-insensitive anyway)."""
+        return wsgi.Server(sock, sock.getsockname(), wsgi_app, protocol=protocol, debug=debug,
+                           log=logging.getLogger("nameko.web.server"),
+                           capitalize_response_headers=False)
 
     def context_data_from_headers(self, request: Request) -> dict:
         return {REQUEST_ID_KEY: request.request_id}

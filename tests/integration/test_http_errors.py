@@ -104,10 +104,13 @@ def test_a_bad_token_on_a_public_route_is_still_401(api):
 def test_a_sane_request_id_is_kept_and_an_insane_one_replaced(api):
     kept = api.http.get("/health", headers={"X-Request-ID": "trace-42.a:b"})
     assert kept.headers["X-Request-ID"] == "trace-42.a:b"
+    given = set()
     for insane in ("x" * 129, "has space", "<script>"):
         replaced = api.http.get("/health", headers={"X-Request-ID": insane})
         assert replaced.headers["X-Request-ID"] != insane
         assert len(replaced.headers["X-Request-ID"]) == 32
+        given.add(replaced.headers["X-Request-ID"])
+    assert len(given) == 3  # a new id each time
 
 
 def test_error_bodies_carry_the_callers_request_id(api):
