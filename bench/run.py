@@ -107,8 +107,18 @@ end
 """
 
 
+def with_children(pid: int) -> list[int]:
+    """A process and its children (a gateway launcher's processes)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return [pid, *map(int, children)]
+
+
 class RssSampler(threading.Thread):
-    """Keeps the peak resident memory of each process it watches."""
+    """Keeps the peak resident memory of each process it watches (of the largest of a
+    launcher and its children)."""
 
     def __init__(self, processes: dict[str, int]):
         super().__init__(daemon=True)
@@ -119,13 +129,14 @@ class RssSampler(threading.Thread):
     def run(self) -> None:
         while self.running:
             for name, pid in self.processes.items():
-                try:
-                    status = Path(f"/proc/{pid}/status").read_text()
-                except OSError:
-                    continue
-                rss = re.search(r"VmRSS:\s+(\d+)", status)  # absent once a process exits
-                if rss:
-                    self.peak_mb[name] = max(self.peak_mb[name], int(rss.group(1)) / 1024)
+                for each in with_children(pid):
+                    try:
+                        status = Path(f"/proc/{each}/status").read_text()
+                    except OSError:
+                        continue
+                    rss = re.search(r"VmRSS:\s+(\d+)", status)  # absent once it exits
+                    if rss:
+                        self.peak_mb[name] = max(self.peak_mb[name], int(rss.group(1)) / 1024)
             time.sleep(0.25)
 
 
