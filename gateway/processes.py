@@ -30,6 +30,7 @@ MAX_PROCESSES = 32
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 POLL_SECONDS = 0.2
+STOP_GRACE_SECONDS = 15  # in-flight requests end by their deadline (5 s by default) first
 
 
 class LaunchError(Exception):
@@ -111,11 +112,24 @@ class Launcher:
             print(f"gateway: process {ended.pid} exited with {ended.returncode}; "
                   "stopping the others", flush=True)
             self.signal_children()
-            for child in self.children:
-                child.wait()
+            self.wait_or_kill()
             return ended.returncode if ended.returncode > 0 else 1
-        codes = [child.wait() for child in self.children]
-        return next((code for code in codes if code), 0)
+        codes = self.wait_or_kill()
+        return 0 if all(code == 0 for code in codes) else 1
+
+    def wait_or_kill(self) -> list[int]:
+        """Each process's status, killing those still running after the grace period
+        (nameko can hang when told to stop while it is still starting)."""
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for child in self.children:
+            try:
+                child.wait(max(deadline - time.monotonic(), 0))
+            except subprocess.TimeoutExpired:
+                print(f"gateway: process {child.pid} did not stop in {STOP_GRACE_SECONDS}s;"
+                      " killing it", flush=True)
+                child.kill()
+                child.wait()
+        return [child.returncode for child in self.children]
 
     def on_signal(self, signum: int, frame) -> None:
         if not self.stopping:

@@ -15,6 +15,7 @@ import eventlet
 import requests
 from nameko.testing.utils import find_free_port
 
+from gateway.processes import STOP_GRACE_SECONDS
 from tests.databases import SERVICES
 from tests.integration.test_metrics import sample
 from tests.system.conftest import RPC_TIMEOUT_SECONDS, sign_up_and_in, wait_for_services
@@ -76,6 +77,18 @@ def launched_pids(processes, name: str) -> list[int]:
     return [int(pid) for pid in line.group(1).split()]
 
 
+def until_each_answered(base_url: str, pids: list[int], metrics_dir: Path) -> None:
+    """Until every process has answered a request (each counts into a file of its own):
+    a process still starting may hang when told to stop, which another test covers."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        answered = {int(path.stem.rsplit("_", 1)[1]) for path in metrics_dir.glob("counter_*.db")}
+        if answered >= set(pids):
+            return
+        requests.get(f"{base_url}/health")  # a connection each: the kernel spreads them
+    raise AssertionError(f"not every process answered: {answered} of {pids}")
+
+
 def is_running(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
@@ -90,6 +103,7 @@ def test_gateway_processes_share_one_port_and_sum_their_metrics(processes, tmp_p
     wait_for_services(processes.base_url, path="/health")
     pids = launched_pids(processes, "gateways")
     assert len(pids) == 2
+    until_each_answered(processes.base_url, pids, metrics_dir)  # both serve the one port
     health = {"route": "/health", "method": "GET", "status": "200"}
     before = sample(requests.get(f"{processes.base_url}/metrics").text,
                     "shop_http_requests_total", **health)
@@ -100,8 +114,6 @@ def test_gateway_processes_share_one_port_and_sum_their_metrics(processes, tmp_p
     after = sample(requests.get(f"{processes.base_url}/metrics").text,
                    "shop_http_requests_total", **health)
     assert after - before == 100  # whichever process answers /metrics counts them all
-    answered = {int(path.stem.rsplit("_", 1)[1]) for path in metrics_dir.glob("counter_*.db")}
-    assert answered == set(pids)  # each process keeps the counts of what it answered
 
     launcher.send_signal(signal.SIGTERM)
     assert launcher.wait(20) == 0
@@ -112,14 +124,30 @@ def test_one_gateway_process_ending_stops_the_launcher(processes, tmp_path):
     launcher = processes.launch("gateways", [sys.executable, "-m", "gateway.processes"],
                                 GATEWAY_PROCESSES="2")
     wait_for_services(processes.base_url, path="/health")
-    assert len(list(tmp_path.glob("gateway-metrics-*"))) == 1  # under RUN_DIR
+    metrics_dirs = list(tmp_path.glob("gateway-metrics-*"))
+    assert len(metrics_dirs) == 1  # under RUN_DIR
     first, second = launched_pids(processes, "gateways")
+    until_each_answered(processes.base_url, [first, second], metrics_dirs[0])
 
     os.kill(first, signal.SIGKILL)
     assert launcher.wait(20) == 1  # its supervisor (make run, compose) restarts it
     assert not is_running(second)
     assert "exited with -9; stopping the others" in processes.log("gateways")
     assert not list(tmp_path.glob("gateway-metrics-*"))
+
+
+def test_a_stop_while_the_processes_start_still_ends_them_all(processes):
+    launcher = processes.launch("gateways", [sys.executable, "-m", "gateway.processes"],
+                                GATEWAY_PROCESSES="2")
+    for _ in range(100):  # as soon as they exist, before they serve
+        if "processes, pids" in processes.log("gateways"):
+            break
+        time.sleep(0.05)
+    pids = launched_pids(processes, "gateways")
+    time.sleep(1)  # importing and starting, not yet serving
+    launcher.send_signal(signal.SIGTERM)
+    launcher.wait(STOP_GRACE_SECONDS + 10)  # stopped gracefully, or killed after the grace
+    assert not any(is_running(pid) for pid in pids)
 
 
 def test_a_bad_process_count_is_refused_with_its_name(processes):
