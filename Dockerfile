@@ -10,6 +10,7 @@ RUN pip install --no-compile -r requirements.lock \
  && mkdir /data && chown shop /data
 COPY config.yml .
 COPY shop shop
+COPY contracts contracts
 COPY gateway gateway
 COPY users users
 COPY posts posts

@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: bootstrap run test chaos bench lint lock clean
+.PHONY: bootstrap run test check gates chaos bench lint lock clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -10,9 +10,21 @@ bootstrap:
 run: bootstrap
 	@$(PY) scripts/stack.py run
 
+# The static gates first (seconds), then every test against real servers.
 test:
 	@scripts/bootstrap.sh test
+	@$(MAKE) --no-print-directory gates
 	@$(PY) scripts/stack.py test -- $(PYTEST_ARGS)
+
+# What CI runs: the same as make test.
+check: test
+
+# Style (ruff) and the import layering of pyproject.toml's [tool.importlinter].
+gates:
+	@echo "==> ruff check ."
+	@$(VENV)/bin/ruff check .
+	@echo "==> lint-imports"
+	@$(VENV)/bin/lint-imports --no-cache
 
 # The fault, fuzz, concurrency and security suites at full length (minutes, not seconds).
 CHAOS_SUITES := tests/system/test_faults.py tests/system/test_fuzz.py \
@@ -22,7 +34,7 @@ chaos:
 	@scripts/bootstrap.sh test
 	@FAULT_LOAD_SECONDS=$${FAULT_LOAD_SECONDS:-20} FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-200} \
 	  FUZZ_MAX_SECONDS=$${FUZZ_MAX_SECONDS:-300} \
-	  $(PY) scripts/stack.py test -- -s $(CHAOS_SUITES) $(PYTEST_ARGS)
+	  $(PY) scripts/stack.py test -- -s --timeout=1800 $(CHAOS_SUITES) $(PYTEST_ARGS)
 
 # The benchmark (not part of make test): see BENCHMARKS.md.
 bench:
@@ -30,7 +42,7 @@ bench:
 	@$(PY) -m bench.run
 
 lint: bootstrap
-	@$(VENV)/bin/ruff check .
+	@$(MAKE) --no-print-directory gates
 
 # Re-resolve the pinned versions from pyproject.toml's dependencies (needs the registry):
 # run-time pins in requirements.lock, test tools on top in requirements-dev.lock.

@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 document of every route, built from the services' own marshmallow schemas.
+"""The OpenAPI 3.1 document of every route, built from the services' schemas in contracts/.
 
 Each route has one entry in OPERATIONS; a test holds the two in step.
 """
@@ -14,9 +14,9 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema, fields
 
 import shop
-from notifications.schemas import NotificationQuerySchema, NotificationSchema
-from orders.schemas import NewOrderSchema, OrderQuerySchema, OrderSchema, StatusSchema
-from posts.schemas import (
+from contracts.notifications import NotificationQuerySchema, NotificationSchema
+from contracts.orders import NewOrderSchema, OrderQuerySchema, OrderSchema, StatusSchema
+from contracts.posts import (
     CommentSchema,
     NewCommentSchema,
     NewPostSchema,
@@ -24,15 +24,15 @@ from posts.schemas import (
     PostListSchema,
     PostSchema,
 )
-from products.schemas import (
+from contracts.products import (
     NewProductSchema,
     ProductChangesSchema,
     ProductQuerySchema,
     ProductSchema,
 )
+from contracts.users import CredentialsSchema, NewUserSchema, UserChangesSchema, UserSchema
 from shop.money import Money
 from shop.schemas import PageSchema
-from users.schemas import CredentialsSchema, NewUserSchema, UserChangesSchema, UserSchema
 
 
 class ErrorSchema(Schema):

@@ -15,10 +15,10 @@ from datetime import timedelta
 from nameko.dependency_providers import Config
 from sqlalchemy import bindparam, delete, select, update
 
+from contracts.notifications import NotificationQuerySchema, NotificationSchema
 from notifications import messages
 from notifications.messages import Draft
 from notifications.models import Base, Notification, Recipient
-from notifications.schemas import NotificationQuerySchema, NotificationSchema
 from notifications.senders import DeliveryFailed, NotificationSender
 from shop import health
 from shop.context import RequestContext

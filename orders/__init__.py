@@ -1,1 +1,1 @@
-"""The orders service: placing orders as a saga over stock reservations, and their lifecycle."""
+"""The orders service: placing orders (pending, one stock take, placed) and their lifecycle."""

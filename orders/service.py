@@ -9,10 +9,7 @@ from functools import partial
 from nameko.dependency_providers import Config
 from sqlalchemy import select, update
 
-from orders import store
-from orders.models import Base, Order
-from orders.placement import UNREACHABLE, OrderPlacement
-from orders.schemas import (
+from contracts.orders import (
     IdempotencyKeySchema,
     NewOrderSchema,
     OrderQuerySchema,
@@ -20,6 +17,9 @@ from orders.schemas import (
     StatusSchema,
     fingerprint,
 )
+from orders import store
+from orders.models import Base, Order
+from orders.placement import UNREACHABLE, OrderPlacement
 from orders.store import CANCELLED, FAILED, HIDDEN, ORDERS, PENDING
 from shop import health
 from shop.context import RequestContext

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, delete, select
 
-from posts.models import Base, Comment, Post
-from posts.schemas import (
+from contracts.posts import (
     CommentSchema,
     NewCommentSchema,
     NewPostSchema,
@@ -13,6 +12,7 @@ from posts.schemas import (
     PostListSchema,
     PostSchema,
 )
+from posts.models import Base, Comment, Post
 from shop import health
 from shop.context import RequestContext
 from shop.database import Database

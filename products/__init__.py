@@ -1,1 +1,1 @@
-"""The products service: the catalogue, stock, and stock reservations for orders."""
+"""The products service: the catalogue, and stock taken (or released) per order."""

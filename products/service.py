@@ -8,9 +8,7 @@ import uuid
 from nameko.dependency_providers import Config
 from sqlalchemy import bindparam, func, or_, select, update
 
-from products import stock
-from products.models import Base, Product, ReservationItem
-from products.schemas import (
+from contracts.products import (
     NewProductSchema,
     ProductChangesSchema,
     ProductQuerySchema,
@@ -18,6 +16,8 @@ from products.schemas import (
     StockChangeSchema,
     StockTakeSchema,
 )
+from products import stock
+from products.models import Base, Product, ReservationItem
 from shop import health
 from shop.context import RequestContext
 from shop.database import Database

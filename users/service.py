@@ -5,6 +5,14 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from contracts.users import (
+    CredentialsSchema,
+    NewUserSchema,
+    PublicUserSchema,
+    RoleSchema,
+    UserChangesSchema,
+    UserSchema,
+)
 from shop import health
 from shop.context import RequestContext
 from shop.database import Database, fetch_page
@@ -15,14 +23,6 @@ from shop.schemas import PageSchema, acts_for, is_admin, load, load_actor, parse
 from shop.tokens import TokenService
 from users.models import Base, User
 from users.passwords import PasswordHasher
-from users.schemas import (
-    CredentialsSchema,
-    NewUserSchema,
-    PublicUserSchema,
-    RoleSchema,
-    UserChangesSchema,
-    UserSchema,
-)
 
 rpc_method = rpc(expected_exceptions=DOMAIN_ERRORS)
 

@@ -69,6 +69,7 @@ def test_only_the_gateway_publishes_a_port_so_any_service_can_scale():
 
 def test_the_image_holds_every_package_it_runs():
     dockerfile = (ROOT / "Dockerfile").read_text()
-    for package in ("shop", "gateway", "users", "posts", "products", "orders", "notifications"):
+    for package in ("shop", "contracts", "gateway", "users", "posts", "products", "orders",
+                    "notifications"):
         assert f"COPY {package} {package}" in dockerfile
     assert re.search(r"^USER (?!root)\w+", dockerfile, re.MULTILINE)
