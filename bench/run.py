@@ -31,8 +31,8 @@ from pathlib import Path
 
 from bench import seed
 from scripts.stack import ROOT, ManagedProcess, Settings, Stack, StackError
+from shop.roster import BACKENDS
 
-SERVICES = ("users", "posts", "products", "orders", "notifications")
 RESULTS = ROOT / "bench" / "results"
 BASELINES = frozenset(("hello", "plain_rpc"))
 NO_LIMITS = {"RATE_LIMIT_MAX": "1000000000", "SIGNIN_RATE_LIMIT_MAX": "1000000000"}
@@ -184,7 +184,7 @@ class Bench:
 
     def run(self) -> dict:
         settings = self.stack.settings
-        databases = {name: f"bench_{name}" for name in SERVICES}
+        databases = {name: f"bench_{name}" for name in BACKENDS}
         self.stack.ensure_rabbitmq(need_management=False)
         self.stack.ensure_redis()
         self.stack.ensure_postgres(list(databases.values()))
@@ -197,7 +197,7 @@ class Bench:
         data = seed.seed(uris, small=self.smoke)
         ports = {name: free_port()
                  for name in ("gateway", "nocache", "gateway2", "nocache2", "hello", "plain")}
-        for service in SERVICES:
+        for service in BACKENDS:
             self.start(service, f"{service}.service")
         address = lambda name: f"127.0.0.1:{ports[name]}"  # noqa: E731
         self.start("gateway", "gateway.service", WEB_SERVER_ADDRESS=address("gateway"))

@@ -27,12 +27,12 @@ from gateway.payloads import json_body, location
 from gateway.redis import Redis
 from shop.context import RequestContext
 from shop.errors import ShopError
+from shop.roster import BACKENDS
 from shop.rpc import DeadlineRpc
 from shop.tokens import TokenService
 from shop.transient import event_handler
 
 # The services behind the gateway, probed by /health/services.
-BACKENDS = ("users", "posts", "products", "orders", "notifications")
 DEFAULT_CACHE_TTL_SECONDS = 60
 LISTED_KINDS = ("product",)  # kinds whose listings are cached too
 HEALTH_TIMEOUT_SECONDS = 2.0

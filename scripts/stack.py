@@ -24,7 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = ("users", "posts", "products", "orders", "notifications", "gateway")
+if str(ROOT) not in sys.path:  # run as `python scripts/stack.py`: the roster is in shop/
+    sys.path.insert(0, str(ROOT))
+
+from shop.roster import SERVICES  # noqa: E402  (standard library only, like this script)
+
 RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 STOP_GRACE_SECONDS = 20
 TEST_DATABASE = "nameko_shop_test"

@@ -22,7 +22,7 @@ from sqlalchemy import MetaData, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-SERVICES = ("users", "posts", "products", "orders", "notifications")
+from shop.roster import BACKENDS
 
 
 def load_config(path: str) -> dict:
@@ -70,12 +70,12 @@ def run_migrations(metadata: MetaData) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("services", nargs="*", choices=[[], *SERVICES], default=[])
+    parser.add_argument("services", nargs="*", choices=[[], *BACKENDS], default=[])
     parser.add_argument("--config", default=os.environ.get("NAMEKO_CONFIG", "config.yml"))
     parser.add_argument("--new", metavar="MESSAGE", help="autogenerate a revision")
     args = parser.parse_args()
     config = load_config(args.config)
-    for service in args.services or SERVICES:
+    for service in args.services or BACKENDS:
         url = database_url(config, service)
         if args.new:
             importlib.import_module(f"{service}.models")

@@ -12,7 +12,7 @@ from urllib.parse import quote
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-SERVICES = ("users", "posts", "products", "orders", "notifications")
+from shop.roster import BACKENDS
 
 
 def postgres_url() -> str | None:
@@ -20,12 +20,12 @@ def postgres_url() -> str | None:
 
 
 def sqlite_uris(folder) -> dict:
-    return {f"{name}:Base": f"sqlite:///{folder}/{name}.db" for name in SERVICES}
+    return {f"{name}:Base": f"sqlite:///{folder}/{name}.db" for name in BACKENDS}
 
 
 def postgres_uris(server_url: str, prefix: str) -> dict:
     return {f"{name}:Base": f"{server_url}?options={quote(f'-csearch_path={prefix}_{name}')}"
-            for name in SERVICES}
+            for name in BACKENDS}
 
 
 def create_tables(uris: dict) -> None:
@@ -58,7 +58,7 @@ class ScratchDatabases:
 
     def __enter__(self) -> dict:
         if self.server:
-            self._run(*(f'CREATE SCHEMA "{self.prefix}_{name}"' for name in SERVICES))
+            self._run(*(f'CREATE SCHEMA "{self.prefix}_{name}"' for name in BACKENDS))
         if self.make_tables:
             create_tables(self.uris)
         return self.uris
@@ -66,7 +66,7 @@ class ScratchDatabases:
     def __exit__(self, *exc_info) -> None:
         if self.server:
             self._run(*(f'DROP SCHEMA IF EXISTS "{self.prefix}_{name}" CASCADE'
-                        for name in SERVICES))
+                        for name in BACKENDS))
 
     def _run(self, *statements: str) -> None:
         engine = create_engine(self.server, poolclass=NullPool, isolation_level="AUTOCOMMIT")

@@ -13,7 +13,8 @@ from nameko.testing.services import entrypoint_hook
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from shop.migrate import SERVICES, upgrade
+from shop.migrate import upgrade
+from shop.roster import BACKENDS
 from tests.databases import ScratchDatabases, postgres_url
 from users.service import UsersService
 
@@ -24,7 +25,7 @@ def test_migrations_and_models_never_drift_apart(tmp_path, backend):
         pytest.skip("no PostgreSQL server given (make test starts one)")
     server = postgres_url() if backend == "postgresql" else None
     with ScratchDatabases(tmp_path, make_tables=False, server=server) as uris:
-        for service in SERVICES:
+        for service in BACKENDS:
             url = uris[f"{service}:Base"]
             upgrade(service, url)
             metadata = importlib.import_module(f"{service}.models").Base.metadata

@@ -17,7 +17,7 @@ import eventlet
 import requests
 import sqlalchemy
 
-from tests.databases import SERVICES
+from shop.roster import SERVICES
 from tests.system.conftest import (
     ROOT,
     RPC_TIMEOUT_SECONDS,
@@ -78,7 +78,7 @@ class Load:
 
 
 def test_a_service_killed_under_load_fails_fast_alone_and_comes_back(processes):
-    for service in (*SERVICES, "gateway"):
+    for service in SERVICES:
         processes.start(service)
     wait_for_services(processes.base_url)
     auth = sign_up_and_in(processes.base_url)
@@ -107,7 +107,7 @@ def test_a_service_killed_under_load_fails_fast_alone_and_comes_back(processes):
 
 
 def test_two_replicas_of_orders_and_products_sell_the_stock_exactly_once(processes):
-    for service in (*SERVICES, "gateway"):
+    for service in SERVICES:
         processes.start(service)
     processes.start("orders", name="orders-2")
     processes.start("products", name="products-2")
@@ -153,7 +153,7 @@ def count_rows(uri: str, sql: str) -> int:
 def test_rabbitmq_restarted_under_load_loses_no_event_and_everything_reconnects(
         processes, private_rabbitmq, migrated_databases):
     broker = {"AMQP_URI": private_rabbitmq.settings.amqp_uri}
-    for service in (*SERVICES, "gateway"):
+    for service in SERVICES:
         processes.start(service, **broker)
     wait_for_services(processes.base_url)
     auth = sign_up_and_in(processes.base_url)
@@ -217,7 +217,7 @@ def test_a_database_stopped_under_load_gives_clean_503s_and_loses_nothing(
         env = {**processes.env, "DB_URIS": json.dumps(uris)}
         subprocess.run([sys.executable, "-m", "shop.migrate", "posts"], cwd=ROOT, env=env,
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for service in (*SERVICES, "gateway"):
+        for service in SERVICES:
             processes.start(service, DB_URIS=json.dumps(uris))
         wait_for_services(processes.base_url)
         auth = sign_up_and_in(processes.base_url)

@@ -6,16 +6,18 @@ from pathlib import Path
 import pytest
 import yaml
 
+from shop.roster import BACKENDS, SERVICES
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-SERVICES = COMPOSE["services"]
+CONTAINERS = COMPOSE["services"]
 CONFIG_VARIABLES = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", (ROOT / "config.yml").read_text()))
-OURS = {name: spec for name, spec in SERVICES.items() if spec.get("build")}
+OURS = {name: spec for name, spec in CONTAINERS.items() if spec.get("build")}
 
 
 def test_every_nameko_service_runs_a_module_that_exists():
     runs = {name: spec["command"] for name, spec in OURS.items() if "nameko" in spec["command"]}
-    assert set(runs) == {"users", "posts", "products", "orders", "notifications"}
+    assert set(runs) == set(BACKENDS)
     for name, command in runs.items():
         assert command == ["nameko", "run", "--config", "config.yml", f"{name}.service"]
         assert (ROOT / name / "service.py").is_file()
@@ -33,17 +35,17 @@ def test_every_variable_our_services_get_is_read_by_config_yml(name):
     assert set(OURS[name]["environment"]) <= CONFIG_VARIABLES
 
 
-@pytest.mark.parametrize("name", sorted(SERVICES))
+@pytest.mark.parametrize("name", sorted(CONTAINERS))
 def test_every_image_is_pinned_to_a_version(name):
-    image = SERVICES[name]["image"]
+    image = CONTAINERS[name]["image"]
     repository, _, tag = image.rpartition(":")
     assert repository and tag != "latest" and re.search(r"\d+\.\d+", tag), image
 
 
-@pytest.mark.parametrize("name", sorted(set(SERVICES) - {"migrate"}))
+@pytest.mark.parametrize("name", sorted(set(CONTAINERS) - {"migrate"}))
 def test_every_long_running_service_has_a_healthcheck_and_a_restart_policy(name):
-    assert SERVICES[name]["healthcheck"]["test"]
-    assert SERVICES[name]["restart"] == "unless-stopped"
+    assert CONTAINERS[name]["healthcheck"]["test"]
+    assert CONTAINERS[name]["restart"] == "unless-stopped"
 
 
 def test_services_start_after_healthy_dependencies_and_migrations():
@@ -64,12 +66,15 @@ def test_secrets_come_from_the_environment_and_production_mode_is_on():
 def test_only_the_gateway_publishes_a_port_so_any_service_can_scale():
     published = {name for name, spec in OURS.items() if spec.get("ports")}
     assert published == {"gateway"} and OURS["gateway"]["ports"] == ["8000:8000"]
-    assert not any("container_name" in spec for spec in SERVICES.values())
+    assert not any("container_name" in spec for spec in CONTAINERS.values())
 
 
 def test_the_image_holds_every_package_it_runs():
     dockerfile = (ROOT / "Dockerfile").read_text()
-    for package in ("shop", "contracts", "gateway", "users", "posts", "products", "orders",
-                    "notifications"):
+    for package in ("shop", "contracts", *SERVICES):
         assert f"COPY {package} {package}" in dockerfile
     assert re.search(r"^USER (?!root)\w+", dockerfile, re.MULTILINE)
+
+
+def test_the_roster_names_every_service_package_and_nothing_else():
+    assert {path.parent.name for path in ROOT.glob("*/service.py")} == set(SERVICES)
