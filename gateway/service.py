@@ -25,7 +25,7 @@ from gateway.http import route
 from gateway.openapi import openapi_document
 from gateway.payloads import json_body, location
 from gateway.redis import Redis
-from shop.context import RequestContext
+from shop.base import ShopService
 from shop.errors import ShopError
 from shop.roster import BACKENDS
 from shop.rpc import DeadlineRpc
@@ -51,7 +51,7 @@ class StartTime(DependencyProvider):
         return time.monotonic() - self.started
 
 
-class GatewayService:
+class GatewayService(ShopService):
     name = "gateway"
 
     rpc = DeadlineRpc(observe=metrics.observe_rpc)
@@ -60,7 +60,6 @@ class GatewayService:
     revoked = RevokedUsers()
     config = Config()
     uptime = StartTime()
-    request_id = RequestContext()
 
     # --- sign-in and users -------------------------------------------------------
 

@@ -21,16 +21,13 @@ from notifications.messages import Draft
 from notifications.models import Base, Notification, Recipient
 from notifications.senders import DeliveryFailed, NotificationSender
 from shop import health
-from shop.context import RequestContext
 from shop.database import Database, fetch_page, insert_unless_present
-from shop.errors import DOMAIN_ERRORS, NotFound
-from shop.rpc import rpc
-from shop.schemas import load, load_author, parse_id, utcnow
+from shop.entrypoints import rpc_method
+from shop.schemas import load, load_author, no_such, utcnow
 from shop.timers import every
 from shop.transient import event_handler
 
 log = logging.getLogger(__name__)
-rpc_method = rpc(expected_exceptions=DOMAIN_ERRORS)
 
 MAX_DELIVERY_ATTEMPTS = 10
 # A delivery under way holds its notification this long, so the retry timer (in this or
@@ -45,7 +42,6 @@ class NotificationsService(health.DatabaseHealth):
     db = Database(Base)
     sender = NotificationSender()
     config = Config()
-    request_id = RequestContext()
 
     # --- what users are: kept from the users service's events ----------------------
 
@@ -108,10 +104,9 @@ class NotificationsService(health.DatabaseHealth):
     def mark_read(self, notification_id: str, actor: dict) -> dict:
         """Marks one of actor's notifications read (someone else's: NotFound)."""
         user = load_author(actor)
-        notification = self.db.session.get(Notification, parse_id(notification_id,
-                                                                  "notification"))
-        if notification is None or notification.user_id != user["id"]:
-            raise NotFound(f"No notification with id {notification_id!r}.")
+        notification = self.db.get(Notification, notification_id, "notification")
+        if notification.user_id != user["id"]:
+            raise no_such("notification", notification_id)
         if notification.read_at is None:
             notification.read_at = utcnow()
             self.db.session.commit()

@@ -22,17 +22,18 @@ from orders.models import Base, Order
 from orders.placement import UNREACHABLE, OrderPlacement
 from orders.store import CANCELLED, FAILED, HIDDEN, ORDERS, PENDING
 from shop import health
-from shop.context import RequestContext
 from shop.database import Database
-from shop.errors import DOMAIN_ERRORS, Conflict, Forbidden, NotFound
+from shop.entrypoints import rpc_method
+from shop.errors import Conflict, Forbidden, NotFound
 from shop.events import EventDispatcher
-from shop.rpc import DeadlineRpc, rpc
+from shop.rpc import DeadlineRpc
 from shop.schemas import (
     acts_for,
     is_admin,
     load,
     load_actor,
     load_author,
+    no_such,
     page_of,
     parse_id,
     utcnow,
@@ -40,7 +41,6 @@ from shop.schemas import (
 from shop.timers import every
 
 log = logging.getLogger(__name__)
-rpc_method = rpc(expected_exceptions=DOMAIN_ERRORS)
 
 NEXT_STATUS = {"placed": "paid", "paid": "shipped", "shipped": "delivered"}
 CANCELLABLE_BY_OWNER = ("placed", "paid")
@@ -60,7 +60,6 @@ class OrdersService(health.DatabaseHealth):
     rpc = DeadlineRpc()
     dispatch = EventDispatcher()
     config = Config()
-    request_id = RequestContext()
 
     @rpc_method
     def place_order(self, data: dict, actor: dict, idempotency_key: str | None = None) -> dict:
@@ -85,7 +84,7 @@ class OrdersService(health.DatabaseHealth):
         with self.db.autocommit.connect() as connection:
             order = store.read(connection, parse_id(order_id, "order"))
         if order is None or not acts_for(actor, order["user_id"]):
-            raise NotFound(f"No order with id {order_id!r}.")  # others' orders stay unseen
+            raise no_such("order", order_id)  # others' orders stay unseen
         return ORDER.dump(order)
 
     @rpc_method
@@ -198,15 +197,15 @@ class OrdersService(health.DatabaseHealth):
         return current
 
     def _get(self, order_id: str) -> Order:
-        order = self.db.session.get(Order, parse_id(order_id, "order"))
-        if order is None or order.status in HIDDEN:
-            raise NotFound(f"No order with id {order_id!r}.")
+        order = self.db.get(Order, order_id, "order")
+        if order.status in HIDDEN:  # pending and failed orders are never shown
+            raise no_such("order", order_id)
         return order
 
     def _visible_order(self, order_id: str, actor: dict) -> Order:
         order = self._get(order_id)
         if not acts_for(actor, order.user_id):
-            raise NotFound(f"No order with id {order_id!r}.")  # others' orders stay unseen
+            raise no_such("order", order_id)  # others' orders stay unseen
         return order
 
 

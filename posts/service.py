@@ -14,15 +14,12 @@ from contracts.posts import (
 )
 from posts.models import Base, Comment, Post
 from shop import health
-from shop.context import RequestContext
 from shop.database import Database
-from shop.errors import DOMAIN_ERRORS, Forbidden, NotFound
+from shop.entrypoints import rpc_method
+from shop.errors import Forbidden, NotFound
 from shop.events import EventDispatcher
-from shop.rpc import rpc
-from shop.schemas import PageSchema, acts_for, load, load_actor, load_author, parse_id
+from shop.schemas import PageSchema, acts_for, load, load_actor, load_author, no_such, parse_id
 from shop.transient import event_handler
-
-rpc_method = rpc(expected_exceptions=DOMAIN_ERRORS)
 
 # The hot reads, in SQLAlchemy Core: statements compiled once and cached, schemas built once.
 POST_BY_ID = select(Post).where(Post.id == bindparam("post_id"))
@@ -35,7 +32,6 @@ class PostsService(health.DatabaseHealth):
 
     db = Database(Base)
     dispatch = EventDispatcher()
-    request_id = RequestContext()
 
     @rpc_method
     def create_post(self, data: dict, actor: dict) -> dict:
@@ -53,7 +49,7 @@ class PostsService(health.DatabaseHealth):
         """Returns a post, or raises NotFound."""
         row = self.db.first(POST_BY_ID, post_id=parse_id(post_id, "post"))
         if row is None:
-            raise NotFound(f"No post with id {post_id!r}.")
+            raise no_such("post", post_id)
         return POST.dump(row._mapping)
 
     @rpc_method
@@ -133,10 +129,7 @@ class PostsService(health.DatabaseHealth):
         self._delete_posts(session.scalars(select(Post).where(Post.author_id == user_id)).all())
 
     def _get_post(self, post_id: str) -> Post:
-        post = self.db.session.get(Post, parse_id(post_id, "post"))
-        if post is None:
-            raise NotFound(f"No post with id {post_id!r}.")
-        return post
+        return self.db.get(Post, post_id, "post")
 
     def _delete_posts(self, posts: list[Post]) -> None:
         session = self.db.session

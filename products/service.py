@@ -19,15 +19,12 @@ from contracts.products import (
 from products import stock
 from products.models import Base, Product, ReservationItem
 from shop import health
-from shop.context import RequestContext
 from shop.database import Database
-from shop.errors import DOMAIN_ERRORS, Conflict, Forbidden, NotFound
+from shop.entrypoints import rpc_method
+from shop.errors import Conflict, Forbidden
 from shop.events import EventDispatcher
 from shop.money import cents, from_cents
-from shop.rpc import rpc
-from shop.schemas import is_admin, load, load_actor, parse_id
-
-rpc_method = rpc(expected_exceptions=DOMAIN_ERRORS)
+from shop.schemas import is_admin, load, load_actor, no_such, parse_id
 
 # The hot reads, in SQLAlchemy Core: statements compiled once and cached, schemas built once.
 ACTIVE_PRODUCT_BY_ID = select(Product).where(Product.id == bindparam("product_id"),
@@ -53,7 +50,6 @@ class ProductsService(health.DatabaseHealth):
     db = Database(Base)
     dispatch = EventDispatcher()
     config = Config()
-    request_id = RequestContext()
 
     # --- the catalogue -------------------------------------------------------------
 
@@ -77,7 +73,7 @@ class ProductsService(health.DatabaseHealth):
         """Returns a product on sale, or raises NotFound."""
         row = self.db.first(ACTIVE_PRODUCT_BY_ID, product_id=parse_id(product_id, "product"))
         if row is None:
-            raise NotFound(f"No product with id {product_id!r}.")
+            raise no_such("product", product_id)
         return PRODUCT.dump(row._mapping)
 
     @rpc_method
@@ -194,10 +190,7 @@ class ProductsService(health.DatabaseHealth):
         return self.db.session.scalar(select(Product.name).where(Product.id == product_id))
 
     def _get(self, product_id: str) -> Product:
-        product = self.db.session.get(Product, parse_id(product_id, "product"))
-        if product is None:
-            raise NotFound(f"No product with id {product_id!r}.")
-        return product
+        return self.db.get(Product, product_id, "product")
 
     @staticmethod
     def _require_admin(actor) -> None:

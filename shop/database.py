@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import nameko_sqlalchemy
 from marshmallow import Schema
@@ -16,7 +17,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from shop.schemas import page_of
+from shop.schemas import no_such, page_of, parse_id
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 15
 
@@ -37,6 +38,13 @@ class DatabaseWrapper(nameko_sqlalchemy.database.DatabaseWrapper):
         super().__init__(session_factory)
         self.engine = engine
         self.autocommit = autocommit or autocommit_engine(engine)
+
+    def get(self, model: type, raw_id: Any, what: str):
+        """The ORM row of model with that id, or NotFound naming what was asked for."""
+        row = self.session.get(model, parse_id(raw_id, what))
+        if row is None:
+            raise no_such(what, raw_id)
+        return row
 
     def first(self, statement: Executable, **params) -> Row | None:
         with self.autocommit.connect() as connection:

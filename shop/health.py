@@ -2,10 +2,11 @@
 
 from sqlalchemy import text
 
-from shop.rpc import rpc
+from shop.base import ShopService
+from shop.entrypoints import rpc
 
 
-class DatabaseHealth:
+class DatabaseHealth(ShopService):
     """Mixin for a service class whose `db` is a Database.
 
     Subclass it as `health.DatabaseHealth`: `nameko run <module>` would take the class,

@@ -1,4 +1,4 @@
-"""RPC with deadlines over one long-lived connection per process.
+"""Calling other services: RPC with deadlines over one long-lived connection per process.
 
 `self.rpc.users.get_user(user_id)` reads like nameko shell's `n.rpc.users.get_user(...)`.
 A call to a service with no running instance fails at once with ServiceUnavailable
@@ -11,27 +11,24 @@ Each call carries its absolute deadline (header `nameko.deadline`). A service an
 an RPC gives its own calls no more than what is left of its caller's deadline, so a
 chain of calls fails together instead of working on after the first caller gave up.
 
-Requests, and the replies a service sends, go out on the container's BrokerLink
-(shop.amqp): no publisher, pooled producer or confirm wait per call.
+Requests go out on the container's BrokerLink (shop.amqp): no publisher, pooled producer
+or confirm wait per call. Answering calls is shop.entrypoints.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 import time
 import uuid
 
 from eventlet.event import Event
-from kombu.serialization import registry as serializers
-from nameko.exceptions import UnserializableValueError, deserialize, serialize
+from nameko.exceptions import deserialize
 from nameko.extensions import DependencyProvider, SharedExtension
 from nameko.messaging import HeaderEncoder
-from nameko.rpc import Rpc, RpcConsumer, get_rpc_exchange
+from nameko.rpc import Rpc, get_rpc_exchange
 
 from shop.amqp import TRANSIENT, BrokerLink, BrokerUnreachable, decode, make_message
-from shop.errors import ServiceTimeout, ServiceUnavailable, ShopError
-from shop.transient import SturdyQueueConsumer, as_unavailable, is_transient
+from shop.errors import ServiceTimeout, ServiceUnavailable
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
 DEADLINE_KEY = "deadline"
@@ -39,72 +36,6 @@ INHERITED_SHARE = 0.8
 REPLY_QUEUE_PREFIX = "rpc.reply"
 
 log = logging.getLogger(__name__)
-
-
-# --- the service side: answering calls -------------------------------------------
-
-
-class ReplyingConsumer(RpcConsumer):
-    """Sends replies on the container's long-lived link, without publisher confirms.
-
-    A confirm would cost a broker round trip per call and guard nothing: a reply that
-    is lost is a call its caller's deadline ends (ServiceTimeout), confirmed or not.
-    """
-
-    queue_consumer = SturdyQueueConsumer()
-    link = BrokerLink()
-
-    def setup(self) -> None:
-        super().setup()
-        self.exchange = get_rpc_exchange(self.container.config).name
-
-    def handle_result(self, message, result, exc_info):
-        result, exc_info, payload = self._reply_payload(message, result, exc_info)
-        properties = message.properties
-        try:
-            self.link.publish(make_message(
-                payload, serializers.type_to_name[properties["content_type"]], TRANSIENT, {},
-                correlation_id=properties.get("correlation_id")),
-                self.exchange, properties["reply_to"])
-        except BrokerUnreachable as error:  # the caller's deadline tells it
-            log.warning("could not send a reply: %s", error)
-        # Acked even when the reply was lost: the call ran, and running it again on
-        # redelivery would repeat its effects.
-        self.queue_consumer.ack_message(message)
-        return result, exc_info
-
-    @staticmethod
-    def _reply_payload(message, result, exc_info):
-        """(result, exc_info, payload); a result that cannot be serialized becomes an
-        UnserializableValueError instead of killing the container."""
-        serializer = serializers.type_to_name[message.properties["content_type"]]
-        try:
-            serializers.dumps(result, serializer)
-        except Exception:
-            error = serialize(UnserializableValueError(result))
-            return None, sys.exc_info(), {"result": None, "error": error}
-        error = serialize(exc_info[1]) if exc_info is not None else None
-        return result, exc_info, {"result": result, "error": error}
-
-
-class RpcMethod(Rpc):
-    """nameko's @rpc, replying through ReplyingConsumer; a transient failure inside (its
-    database out of reach, say) is answered as ServiceUnavailable, not as a bug."""
-
-    rpc_consumer = ReplyingConsumer()
-
-    def handle_result(self, message, worker_ctx, result, exc_info):
-        if exc_info is not None and not isinstance(exc_info[1], ShopError) \
-                and is_transient(exc_info[1]):
-            error = as_unavailable(self.container.service_name, exc_info[1])
-            exc_info = (type(error), error, exc_info[2])
-        return super().handle_result(message, worker_ctx, result, exc_info)
-
-
-rpc = RpcMethod.decorator
-
-
-# --- the caller side: making calls -------------------------------------------------
 
 
 class PendingCall:
@@ -230,11 +161,11 @@ class DeadlineRpc(DependencyProvider):
             self.timeout = float(
                 self.container.config.get("RPC_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS))
 
-    def get_dependency(self, worker_ctx) -> ClusterProxy:
-        return ClusterProxy(worker_ctx, self.client, self.timeout, self.observe)
+    def get_dependency(self, worker_ctx) -> ServicesProxy:
+        return ServicesProxy(worker_ctx, self.client, self.timeout, self.observe)
 
 
-class ClusterProxy:
+class ServicesProxy:
     """`proxy.<service>.<method>(...)`, as in nameko shell."""
 
     def __init__(self, worker_ctx, client: RpcClient, timeout: float, observe=None):
@@ -243,9 +174,9 @@ class ClusterProxy:
         self.timeout = timeout
         self.observe = observe
 
-    def with_timeout(self, timeout: float) -> ClusterProxy:
+    def with_timeout(self, timeout: float) -> ServicesProxy:
         """The same proxy with another deadline (a health probe wants a short one)."""
-        return ClusterProxy(self._worker_ctx, self._client, timeout, self.observe)
+        return ServicesProxy(self._worker_ctx, self._client, timeout, self.observe)
 
     def __getattr__(self, service_name: str) -> ServiceProxy:
         if service_name.startswith("_"):
@@ -254,7 +185,7 @@ class ClusterProxy:
 
 
 class ServiceProxy:
-    def __init__(self, cluster: ClusterProxy, service_name: str):
+    def __init__(self, cluster: ServicesProxy, service_name: str):
         self._cluster = cluster
         self._service_name = service_name
 
@@ -267,7 +198,7 @@ class ServiceProxy:
 class MethodProxy(HeaderEncoder):
     """One remote method: call it for the result, or call_async for a DeadlineReply."""
 
-    def __init__(self, cluster: ClusterProxy, service_name: str, method_name: str):
+    def __init__(self, cluster: ServicesProxy, service_name: str, method_name: str):
         self.cluster = cluster
         self.service_name = service_name
         self.method_name = method_name

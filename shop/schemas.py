@@ -119,4 +119,10 @@ def parse_id(value: Any, what: str) -> str:
             return str(uuid.UUID(value))
         except ValueError:
             pass
-    raise NotFound(f"No {what} with id {str(value)[:64]!r}.")
+    raise no_such(what, value)
+
+
+def no_such(what: str, value: Any) -> NotFound:
+    """The error for an id that names nothing the caller may see (absent, or someone
+    else's: the two answer alike)."""
+    return NotFound(f"No {what} with id {str(value)[:64]!r}.")

@@ -14,17 +14,14 @@ from contracts.users import (
     UserSchema,
 )
 from shop import health
-from shop.context import RequestContext
 from shop.database import Database, fetch_page
-from shop.errors import DOMAIN_ERRORS, Conflict, Forbidden, NotFound, Unauthorized
+from shop.entrypoints import rpc_method
+from shop.errors import Conflict, Forbidden, Unauthorized
 from shop.events import EventDispatcher
-from shop.rpc import rpc
-from shop.schemas import PageSchema, acts_for, is_admin, load, load_actor, parse_id
+from shop.schemas import PageSchema, acts_for, is_admin, load, load_actor
 from shop.tokens import TokenService
 from users.models import Base, User
 from users.passwords import PasswordHasher
-
-rpc_method = rpc(expected_exceptions=DOMAIN_ERRORS)
 
 
 class UsersService(health.DatabaseHealth):
@@ -34,7 +31,6 @@ class UsersService(health.DatabaseHealth):
     passwords = PasswordHasher()
     tokens = TokenService()
     dispatch = EventDispatcher()
-    request_id = RequestContext()
 
     @rpc_method
     def create_user(self, data: dict) -> dict:
@@ -132,10 +128,7 @@ class UsersService(health.DatabaseHealth):
         return self.update_user(user_id, load(RoleSchema(), {"role": role}), {"role": "admin"})
 
     def _get(self, user_id: str) -> User:
-        user = self.db.session.get(User, parse_id(user_id, "user"))
-        if user is None:
-            raise NotFound(f"No user with id {user_id!r}.")
-        return user
+        return self.db.get(User, user_id, "user")
 
     def _ensure_unique(self, name: str | None, email: str | None,
                        other_than: User | None = None) -> None:

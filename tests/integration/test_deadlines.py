@@ -10,9 +10,9 @@ from nameko.testing.utils import get_container
 
 from gateway.service import GatewayService
 from shop.amqp import BrokerLink
+from shop.entrypoints import rpc as shop_rpc
 from shop.errors import ServiceTimeout, ServiceUnavailable
 from shop.rpc import DeadlineRpc, RpcClient
-from shop.rpc import rpc as shop_rpc
 from users.service import UsersService
 
 

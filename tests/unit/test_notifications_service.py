@@ -5,13 +5,11 @@ from datetime import timedelta
 
 import pytest
 from nameko.testing.services import worker_factory
-from sqlalchemy import create_engine, update
-from sqlalchemy.orm import Session
+from sqlalchemy import update
 
 from notifications.models import Base, Notification
 from notifications.senders import DeliveryFailed
 from notifications.service import NotificationsService
-from shop.database import DatabaseWrapper
 from shop.errors import InvalidInput, NotFound
 from shop.schemas import utcnow
 
@@ -24,13 +22,9 @@ def actor(user):
 
 
 @pytest.fixture
-def service(tmp_path):
-    engine = create_engine(f"sqlite:///{tmp_path}/notifications.db")
-    Base.metadata.create_all(engine)
-    with Session(engine) as session:
-        yield worker_factory(NotificationsService, db=DatabaseWrapper(lambda: session, engine),
-                             config={"DELIVERY_BACKOFF_SECONDS": 5})
-    engine.dispose()
+def service(sqlite_db):
+    return worker_factory(NotificationsService, db=sqlite_db(Base),
+                          config={"DELIVERY_BACKOFF_SECONDS": 5})
 
 
 def kinds(service, user):

@@ -7,12 +7,9 @@ import eventlet
 import eventlet.event
 import pytest
 from nameko.testing.services import worker_factory
-from sqlalchemy import create_engine
-from sqlalchemy.orm import Session
 
 from orders.models import Base, Order
 from orders.service import OrdersService
-from shop.database import DatabaseWrapper
 from shop.errors import (
     Conflict,
     Forbidden,
@@ -31,15 +28,11 @@ ADDRESS = {"line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "coun
 
 
 @pytest.fixture
-def service(tmp_path):
-    engine = create_engine(f"sqlite:///{tmp_path}/orders.db")
-    Base.metadata.create_all(engine)
-    with Session(engine) as session:
-        worker = worker_factory(OrdersService, db=DatabaseWrapper(lambda: session, engine),
-                                config={"ORDER_PENDING_SECONDS": 120})
-        worker.rpc.products.take_stock.side_effect = take_at_catalogue_prices
-        yield worker
-    engine.dispose()
+def service(sqlite_db):
+    worker = worker_factory(OrdersService, db=sqlite_db(Base),
+                            config={"ORDER_PENDING_SECONDS": 120})
+    worker.rpc.products.take_stock.side_effect = take_at_catalogue_prices
+    return worker
 
 
 def take_at_catalogue_prices(order_id, items):

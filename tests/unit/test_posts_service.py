@@ -5,12 +5,9 @@ import uuid
 
 import pytest
 from nameko.testing.services import worker_factory
-from sqlalchemy import create_engine
-from sqlalchemy.orm import Session
 
 from posts.models import Base
 from posts.service import PostsService
-from shop.database import DatabaseWrapper
 from shop.errors import Forbidden, InvalidInput, NotFound
 
 ADA = {"id": str(uuid.uuid4()), "role": "user"}
@@ -19,12 +16,8 @@ ADMIN = {"role": "admin"}
 
 
 @pytest.fixture
-def service(tmp_path):
-    engine = create_engine(f"sqlite:///{tmp_path}/posts.db")
-    Base.metadata.create_all(engine)
-    with Session(engine) as session:
-        yield worker_factory(PostsService, db=DatabaseWrapper(lambda: session, engine))
-    engine.dispose()
+def service(sqlite_db):
+    return worker_factory(PostsService, db=sqlite_db(Base))
 
 
 def new_post(service, actor=ADA, title="Hello"):

@@ -4,12 +4,9 @@ import uuid
 
 import pytest
 from nameko.testing.services import worker_factory
-from sqlalchemy import create_engine
-from sqlalchemy.orm import Session
 
 from products.models import Base, Product
 from products.service import ProductsService
-from shop.database import DatabaseWrapper
 from shop.errors import Conflict, Forbidden, InsufficientStock, InvalidInput, NotFound
 
 ADMIN = {"role": "admin"}
@@ -17,13 +14,8 @@ SETTINGS = {"STOCK_LOW_THRESHOLD": 5}
 
 
 @pytest.fixture
-def service(tmp_path):
-    engine = create_engine(f"sqlite:///{tmp_path}/products.db")
-    Base.metadata.create_all(engine)
-    with Session(engine) as session:
-        yield worker_factory(ProductsService, db=DatabaseWrapper(lambda: session, engine),
-                             config=SETTINGS)
-    engine.dispose()
+def service(sqlite_db):
+    return worker_factory(ProductsService, db=sqlite_db(Base), config=SETTINGS)
 
 
 def new_product(service, name="Lamp", price="19.99", stock=10, category="home", **extra):

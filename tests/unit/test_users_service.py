@@ -1,11 +1,8 @@
 """The users service's rules, run with nameko's worker_factory on a real SQLite database."""
 
-from types import SimpleNamespace
 
 import pytest
 from nameko.testing.services import worker_factory
-from sqlalchemy import create_engine
-from sqlalchemy.orm import Session
 
 from shop.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from shop.tokens import Tokens
@@ -19,13 +16,8 @@ PASSWORDS = Passwords(rounds=4)
 
 
 @pytest.fixture
-def service(tmp_path):
-    engine = create_engine(f"sqlite:///{tmp_path}/users.db")
-    Base.metadata.create_all(engine)
-    with Session(engine) as session:
-        yield worker_factory(UsersService, db=SimpleNamespace(session=session),
-                             passwords=PASSWORDS, tokens=TOKENS)
-    engine.dispose()
+def service(sqlite_db):
+    return worker_factory(UsersService, db=sqlite_db(Base), passwords=PASSWORDS, tokens=TOKENS)
 
 
 def new_user(service, name="ada", email="ada@example.com", password="correct horse"):

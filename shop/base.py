@@ -1,0 +1,13 @@
+"""The base class of every nameko-shop service."""
+
+from shop.context import RequestContext
+
+
+class ShopService:
+    """Binds each call's request id to its worker and logs the call with its duration.
+
+    nameko collects dependency providers from base classes too, so every service has it
+    without declaring it. It has no entrypoint: `nameko run` never takes it for a service.
+    """
+
+    request_context = RequestContext()
