@@ -31,7 +31,7 @@ from pathlib import Path
 
 from bench import seed
 from scripts.stack import ROOT, ManagedProcess, Settings, Stack, StackError
-from shop.roster import BACKENDS
+from shop.roster import BACKENDS, GATEWAY, entry
 
 RESULTS = ROOT / "bench" / "results"
 BASELINES = frozenset(("hello", "plain_rpc"))
@@ -198,10 +198,10 @@ class Bench:
         ports = {name: free_port()
                  for name in ("gateway", "nocache", "gateway2", "nocache2", "hello", "plain")}
         for service in BACKENDS:
-            self.start(service, f"{service}.service")
+            self.start(service, entry(service))
         address = lambda name: f"127.0.0.1:{ports[name]}"  # noqa: E731
-        self.start("gateway", "gateway.service", WEB_SERVER_ADDRESS=address("gateway"))
-        self.start("gateway-nocache", "gateway.service", WEB_SERVER_ADDRESS=address("nocache"),
+        self.start("gateway", entry(GATEWAY), WEB_SERVER_ADDRESS=address("gateway"))
+        self.start("gateway-nocache", entry(GATEWAY), WEB_SERVER_ADDRESS=address("nocache"),
                    CACHE_ENABLED="false")
         two = [sys.executable, "-m", "gateway.processes", "--config", "config.yml"]
         self.launch("gateway-2proc", two, GATEWAY_PROCESSES="2",

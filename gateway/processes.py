@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from shop.roster import GATEWAY, entry
+
 MAX_PROCESSES = 32
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
@@ -50,7 +52,7 @@ def process_count(config: dict) -> int:
 
 
 def nameko_command(config_path: str) -> list[str]:
-    return [sys.executable, "-m", "nameko", "run", "--config", config_path, "gateway.service"]
+    return [sys.executable, "-m", "nameko", "run", "--config", config_path, entry(GATEWAY)]
 
 
 @contextmanager

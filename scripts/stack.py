@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as `python scripts/stack.py`: the roster is in shop/
     sys.path.insert(0, str(ROOT))
 
-from shop.roster import SERVICES  # noqa: E402  (standard library only, like this script)
+from shop.roster import SERVICES, entry  # noqa: E402  (standard library only, like this script)
 
 RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 STOP_GRACE_SECONDS = 20
@@ -494,7 +494,7 @@ def available_services() -> list[str]:
 def service_command(name: str, nameko: str) -> list[str]:
     if name == "gateway":  # GATEWAY_PROCESSES of them on the one port
         return [sys.executable, "-m", "gateway.processes", "--config", "config.yml"]
-    return [nameko, "run", "--config", "config.yml", f"{name}.service"]
+    return [nameko, "run", "--config", "config.yml", entry(name)]
 
 
 def command_run(stack: Stack) -> int:

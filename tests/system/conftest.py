@@ -15,6 +15,7 @@ import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.utils import find_free_port
 
+from shop.roster import entry
 from tests.conftest import TEST_JWT_SECRET, redis_uri_for_tests
 from tests.databases import ScratchDatabases
 
@@ -33,7 +34,7 @@ class Processes:
 
     def start(self, service: str, name: str | None = None, **env) -> subprocess.Popen:
         return self.launch(name or service,
-                           [NAMEKO, "run", "--config", "config.yml", f"{service}.service"], **env)
+                           [NAMEKO, "run", "--config", "config.yml", entry(service)], **env)
 
     def launch(self, name: str, argv: list[str], **env) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "wb")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shop.roster import BACKENDS, SERVICES
+from shop.roster import BACKENDS, SERVICES, entry
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -19,7 +19,7 @@ def test_every_nameko_service_runs_a_module_that_exists():
     runs = {name: spec["command"] for name, spec in OURS.items() if "nameko" in spec["command"]}
     assert set(runs) == set(BACKENDS)
     for name, command in runs.items():
-        assert command == ["nameko", "run", "--config", "config.yml", f"{name}.service"]
+        assert command == ["nameko", "run", "--config", "config.yml", entry(name)]
         assert (ROOT / name / "service.py").is_file()
 
 
@@ -78,3 +78,11 @@ def test_the_image_holds_every_package_it_runs():
 
 def test_the_roster_names_every_service_package_and_nothing_else():
     assert {path.parent.name for path in ROOT.glob("*/service.py")} == set(SERVICES)
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_each_entry_names_the_one_service_class_of_its_module(name):
+    from nameko.cli.run import import_service
+
+    found = import_service(entry(name))
+    assert [cls.name for cls in found] == [name]
