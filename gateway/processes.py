@@ -79,9 +79,10 @@ def metrics_directory(run_dir: str) -> Iterator[str]:
 
 
 def die_with_launcher() -> None:
-    """In the child before exec: a launcher killed outright takes its processes along."""
+    """In the child before exec: a launcher killed outright takes its processes along.
+    SIGKILL, not SIGTERM: a process stuck in its own stop would otherwise outlive it."""
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class Launcher:
