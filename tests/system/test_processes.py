@@ -150,6 +150,21 @@ def test_a_stop_while_the_processes_start_still_ends_them_all(processes):
     assert not any(is_running(pid) for pid in pids)
 
 
+def test_a_launcher_killed_outright_takes_its_processes_along(processes, tmp_path):
+    launcher = processes.launch("gateways", [sys.executable, "-m", "gateway.processes"],
+                                GATEWAY_PROCESSES="2")
+    wait_for_services(processes.base_url, path="/health")
+    pids = launched_pids(processes, "gateways")
+    until_each_answered(processes.base_url, pids, next(tmp_path.glob("gateway-metrics-*")))
+
+    launcher.kill()
+    launcher.wait(10)
+    deadline = time.monotonic() + 10
+    while any(is_running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(is_running(pid) for pid in pids)
+
+
 def test_a_bad_process_count_is_refused_with_its_name(processes):
     launcher = processes.launch("gateways", [sys.executable, "-m", "gateway.processes"],
                                 GATEWAY_PROCESSES="many")
