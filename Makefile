@@ -19,12 +19,15 @@ test:
 # What CI runs: the same as make test.
 check: test
 
-# Style (ruff) and the import layering of pyproject.toml's [tool.importlinter].
+# Style (ruff), the import layering of pyproject.toml's [tool.importlinter] and the types
+# ([tool.mypy]).
 gates:
 	@echo "==> ruff check ."
 	@$(VENV)/bin/ruff check .
 	@echo "==> lint-imports"
 	@$(VENV)/bin/lint-imports --no-cache
+	@echo "==> mypy"
+	@$(VENV)/bin/mypy
 
 # The fault, fuzz, concurrency and security suites at full length (minutes, not seconds).
 CHAOS_SUITES := tests/system/test_faults.py tests/system/test_fuzz.py \

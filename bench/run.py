@@ -30,7 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import seed
-from scripts.stack import ROOT, ManagedProcess, Settings, Stack, StackError
+from devstack.processes import ROOT, ManagedProcess, nameko_run
+from devstack.servers import Settings, Stack, StackError
 from shop.roster import BACKENDS, GATEWAY, entry
 
 RESULTS = ROOT / "bench" / "results"
@@ -57,7 +58,7 @@ def free_port() -> int:
 
 
 def to_ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    value, unit = must_find(re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)).groups()
     return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
 
 
@@ -76,9 +77,16 @@ def run_wrk(name: str, url: str, connections: int, seconds: float,
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     errors += int(non_2xx.group(1)) if non_2xx else 0
     return Measurement(
-        name, connections, float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        name, connections,
+        float(must_find(re.search(r"Requests/sec:\s+([\d.]+)", output)).group(1)),
         to_ms(latency["50"]), to_ms(latency["99"]), errors,
-        int(re.search(r"(\d+) requests in", output).group(1)))
+        int(must_find(re.search(r"(\d+) requests in", output)).group(1)))
+
+
+def must_find(match: re.Match[str] | None) -> re.Match[str]:
+    if match is None:
+        raise ValueError("wrk's output is not in the format this bench reads")
+    return match
 
 
 def post_script(body: dict, headers: dict | None = None) -> str:
@@ -151,13 +159,12 @@ class Bench:
         self.stack = Stack(Settings.from_env({**os.environ, "RUN_DIR": str(self.run_dir)}))
         self.processes: dict[str, ManagedProcess] = {}
 
-    def start(self, name: str, module: str, **env) -> ManagedProcess:
-        nameko = str(Path(sys.executable).parent / "nameko")
-        return self.launch(name, [nameko, "run", "--config", "config.yml", module], **env)
+    def start(self, name: str, target: str, **env) -> ManagedProcess:
+        return self.launch(name, nameko_run(target), **env)
 
     def launch(self, name: str, argv: list[str], **env) -> ManagedProcess:
         process = self.stack.start_process(ManagedProcess(
-            name, argv, self.stack.settings, env={**self.env, **env}, is_service=True))
+            name, argv, self.stack.settings.run_dir, env={**self.env, **env}, is_service=True))
         self.processes[name] = process
         return process
 
@@ -221,7 +228,7 @@ class Bench:
         token = seed.sign_in(url["gateway"], data)
         if self.hold:
             return self.wait_for_interrupt(url, token, data)
-        sampler = RssSampler({name: p.popen.pid for name, p in self.processes.items()})
+        sampler = RssSampler({name: p.pid for name, p in self.processes.items()})
         sampler.start()
         post_url = f"/posts/{data['post_ids'][0]}"
         signin = post_script({"email": data["email"], "password": data["password"]})
@@ -264,7 +271,7 @@ class Bench:
         except KeyboardInterrupt:
             return {"targets": {"zero errors": {"met": True}}}
 
-    def mixed(self, read_url: str, signin_url: str, signin: str) -> Measurement:
+    def mixed(self, read_url: str, signin_url: str, signin: str) -> Measurement | None:
         """46 readers while 4 clients sign in without pause; the readers' figures."""
         if self.only and "readers_with_signins_46" not in self.only:
             return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
@@ -30,7 +31,7 @@ class AddressSchema(Schema):
     country = fields.String(required=True, validate=[validate.Length(equal=2), country_code])
 
     @post_load
-    def normalise(self, data: dict, **kwargs) -> dict:
+    def normalise(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         data["country"] = data["country"].upper()
         return data
 
@@ -49,20 +50,20 @@ class NewOrderSchema(Schema):
     shipping_address = fields.Nested(AddressSchema, required=True)
 
     @validates_schema
-    def merged_quantities(self, data: dict, **kwargs) -> None:
+    def merged_quantities(self, data: dict[str, Any], **kwargs: Any) -> None:
         for product_id, quantity in merge_lines(data.get("items", [])).items():
             if quantity > MAX_QUANTITY:
                 raise ValidationError(
                     f"At most {MAX_QUANTITY} of product {product_id} in one order.", "items")
 
     @post_load
-    def merge(self, data: dict, **kwargs) -> dict:
+    def merge(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         data["items"] = [{"product_id": product_id, "quantity": quantity}
                          for product_id, quantity in sorted(merge_lines(data["items"]).items())]
         return data
 
 
-def merge_lines(lines: list[dict]) -> dict[str, int]:
+def merge_lines(lines: list[dict[str, Any]]) -> dict[str, int]:
     merged: dict[str, int] = {}
     for line in lines:
         product_id = str(line["product_id"])
@@ -70,7 +71,7 @@ def merge_lines(lines: list[dict]) -> dict[str, int]:
     return merged
 
 
-def fingerprint(order_request: dict) -> str:
+def fingerprint(order_request: dict[str, Any]) -> str:
     """The same request, however its lines were split or ordered, has the same print."""
     canonical = json.dumps(order_request, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()

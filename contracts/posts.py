@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from shop.schemas import PageSchema, UtcDateTime, not_blank
@@ -21,7 +23,7 @@ class PostChangesSchema(Schema):
     body = fields.String(validate=[POST_BODY, not_blank])
 
     @validates_schema
-    def not_empty(self, data: dict, **kwargs) -> None:
+    def not_empty(self, data: dict[str, Any], **kwargs: Any) -> None:
         if not data:
             raise ValidationError("Give a title, a body, or both.")
 

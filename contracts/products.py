@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import (
     Schema,
     ValidationError,
@@ -18,15 +20,15 @@ MAX_QUANTITY = 1000
 SORTS = {"price", "-price", "name", "-created_at"}
 
 
-def name_field(**kwargs):
+def name_field(**kwargs: Any) -> fields.String:
     return fields.String(validate=[validate.Length(min=1, max=200), not_blank], **kwargs)
 
 
-def category_field(**kwargs):
+def category_field(**kwargs: Any) -> fields.String:
     return fields.String(validate=[validate.Length(min=1, max=50), not_blank], **kwargs)
 
 
-def description_field(**kwargs):
+def description_field(**kwargs: Any) -> fields.String:
     return fields.String(validate=validate.Length(max=5000), **kwargs)
 
 
@@ -47,7 +49,7 @@ class ProductChangesSchema(Schema):
     is_active = fields.Boolean()
 
     @validates_schema
-    def not_empty(self, data: dict, **kwargs) -> None:
+    def not_empty(self, data: dict[str, Any], **kwargs: Any) -> None:
         if not data:
             raise ValidationError("Give at least one field to change.")
 
@@ -61,7 +63,7 @@ class ProductQuerySchema(PageSchema):
     sort = fields.String(load_default="-created_at", validate=validate.OneOf(sorted(SORTS)))
 
     @validates_schema
-    def price_range(self, data: dict, **kwargs) -> None:
+    def price_range(self, data: dict[str, Any], **kwargs: Any) -> None:
         if "min_price" in data and "max_price" in data and data["min_price"] > data["max_price"]:
             raise ValidationError("min_price is above max_price.", "min_price")
 
@@ -83,13 +85,13 @@ class StockTakeSchema(Schema):
                         validate=validate.Length(min=1, max=100))
 
     @validates_schema
-    def distinct_products(self, data: dict, **kwargs) -> None:
+    def distinct_products(self, data: dict[str, Any], **kwargs: Any) -> None:
         ids = [item["product_id"] for item in data.get("items", [])]
         if len(ids) != len(set(ids)):
             raise ValidationError("Each product may appear once.", "items")
 
     @post_load
-    def as_strings(self, data: dict, **kwargs) -> dict:
+    def as_strings(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         data["order_id"] = str(data["order_id"])
         for item in data["items"]:
             item["product_id"] = str(item["product_id"])

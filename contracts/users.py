@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from shop.schemas import ROLES, UtcDateTime
@@ -22,15 +24,15 @@ def printable_name(value: str) -> None:
         raise ValidationError("No leading or trailing spaces, nor control characters.")
 
 
-def name_field(**kwargs) -> fields.String:
+def name_field(**kwargs: Any) -> fields.String:
     return fields.String(validate=[validate.Length(min=1, max=50), printable_name], **kwargs)
 
 
-def email_field(**kwargs) -> fields.Email:
+def email_field(**kwargs: Any) -> fields.Email:
     return fields.Email(validate=validate.Length(max=254), **kwargs)
 
 
-def password_field(**kwargs) -> fields.String:
+def password_field(**kwargs: Any) -> fields.String:
     return fields.String(validate=password_length, load_only=True, **kwargs)
 
 
@@ -40,7 +42,7 @@ class NewUserSchema(Schema):
     password = password_field(required=True)
 
     @post_load
-    def normalise_email(self, data: dict, **kwargs) -> dict:
+    def normalise_email(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         data["email"] = data["email"].lower()
         return data
 
@@ -52,12 +54,12 @@ class UserChangesSchema(Schema):
     role = fields.String(validate=validate.OneOf(ROLES))
 
     @validates_schema
-    def not_empty(self, data: dict, **kwargs) -> None:
+    def not_empty(self, data: dict[str, Any], **kwargs: Any) -> None:
         if not data:
             raise ValidationError("Give at least one of name, email, password, role.")
 
     @post_load
-    def normalise_email(self, data: dict, **kwargs) -> dict:
+    def normalise_email(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         if "email" in data:
             data["email"] = data["email"].lower()
         return data

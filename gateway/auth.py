@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
+from nameko.containers import WorkerContext
 from nameko.extensions import DependencyProvider
 from redis import Redis, RedisError
 from werkzeug.wrappers import Request
 
+from gateway.raw import AnyRequest
 from shop.errors import Unauthorized
 from shop.tokens import Tokens
 
@@ -24,7 +27,7 @@ REVOKED_KEY = "revoked-user:{}"
 class RecentRevocations:
     """Users revoked while this process ran, each kept while its tokens could be valid."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._until: dict[str, float] = {}
 
     def add(self, user_id: str, seconds: float) -> None:
@@ -42,7 +45,7 @@ class RevokedUsers(DependencyProvider):
     def setup(self) -> None:
         self.recent = RecentRevocations()
 
-    def get_dependency(self, worker_ctx) -> RecentRevocations:
+    def get_dependency(self, worker_ctx: WorkerContext) -> RecentRevocations:
         return self.recent
 
 
@@ -74,7 +77,7 @@ class Revocations:
             return False
 
 
-def bearer_token(request: Request) -> str | None:
+def bearer_token(request: AnyRequest) -> str | None:
     header = request.headers.get("Authorization")
     if header is None:
         return None
@@ -84,13 +87,18 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-def actor_from_request(request: Request, revocations: Revocations,
-                       required: bool = True) -> dict | None:
-    """The caller as {"id", "role"}; None when anonymous is allowed and no token was sent."""
+def actor_from_request(request: Request, revocations: Revocations) -> dict[str, Any]:
+    """The caller as {"id", "role"}: Unauthorized without a valid token."""
+    actor = viewer_from_request(request, revocations)
+    if actor is None:
+        raise Unauthorized("Sign in first: this route needs a bearer token.")
+    return actor
+
+
+def viewer_from_request(request: Request, revocations: Revocations) -> dict[str, Any] | None:
+    """The caller as {"id", "role"}, or None when no token was sent (anonymous)."""
     token = bearer_token(request)
     if token is None:
-        if required:
-            raise Unauthorized("Sign in first: this route needs a bearer token.")
         return None
     claims = revocations.tokens.verify(token)
     if revocations.is_revoked(claims["sub"]):

@@ -14,6 +14,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, cast
 from urllib.parse import parse_qsl
 
 from redis import Redis, RedisError
@@ -81,10 +82,13 @@ def listing_entry(kind: str, query_string: str) -> ListingEntry:
 
 def read_entry(redis: RoundTrips, entry: str | ListingEntry) -> str | None:
     """The cached body at a resource's key or a listing's entry, if any."""
+    body: str | None  # decoded: the gateway's Redis clients decode replies
     if isinstance(entry, str):
-        return redis.execute("GET", entry)
-    return redis.run_script(_LOOKUP_LISTING, [entry.namespace_key],
-                            [entry.prefix, entry.query])[1]
+        body = redis.execute("GET", entry)
+    else:
+        body = redis.run_script(_LOOKUP_LISTING, [entry.namespace_key],
+                                [entry.prefix, entry.query])[1]
+    return body
 
 
 CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -122,7 +126,7 @@ class ResponseCache:
 
     def lookup(self, kind: str, resource_id: str) -> tuple[str | None, str]:
         """(the cached body or None, the generation to fill against)."""
-        body, generation = self.redis.mget(self._keys(kind, resource_id))
+        body, generation = cast(list[str | None], self.redis.mget(self._keys(kind, resource_id)))
         return body, generation or ""
 
     def fill(self, kind: str, resource_id: str, body: str, generation: str) -> None:
@@ -136,13 +140,14 @@ class ResponseCache:
         self.redis.incr(f"cache-ns:{kind}")
 
     def serve(self, request: Request, kind: str, resource_id: str,
-              fetch: Callable[[], dict]) -> Response:
+              fetch: Callable[[], dict[str, Any]]) -> Response:
         """The resource from cache (X-Cache: HIT) or from fetch() (MISS, then stored)."""
         return self._serve(
             request, kind, lambda: self.lookup(kind, resource_id),
             lambda body, generation: self.fill(kind, resource_id, body, generation), fetch)
 
-    def serve_listing(self, request: Request, kind: str, fetch: Callable[[], dict]) -> Response:
+    def serve_listing(self, request: Request, kind: str,
+                      fetch: Callable[[], dict[str, Any]]) -> Response:
         """A listing for the request's query string, from cache or from fetch()."""
         entry = listing_entry(kind, request.query_string.decode())
 
@@ -157,7 +162,7 @@ class ResponseCache:
         return self._serve(request, f"{kind}-listing", lookup, store, fetch)
 
     def _serve(self, request: Request, kind: str, lookup: Callable[[], tuple[str | None, str]],
-               store: Callable[[str, str], None], fetch: Callable[[], dict]) -> Response:
+               store: Callable[[str, str], None], fetch: Callable[[], dict[str, Any]]) -> Response:
         if not self.enabled:
             return respond_with_etag(request, to_json(fetch()), "MISS")
         try:

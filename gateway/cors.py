@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from nameko.exceptions import ConfigurationError
 
@@ -18,7 +19,7 @@ class CorsPolicy:
     allow_credentials: bool
 
     @classmethod
-    def from_config(cls, config: dict) -> CorsPolicy:
+    def from_config(cls, config: dict[str, Any]) -> CorsPolicy:
         configured = config.get("CORS_ORIGINS") or []
         if isinstance(configured, str):
             configured = configured.split(",")
@@ -31,7 +32,7 @@ class CorsPolicy:
     def allows(self, origin: str | None) -> bool:
         return bool(origin) and ("*" in self.origins or origin in self.origins)
 
-    def response_headers(self, origin: str | None) -> dict:
+    def response_headers(self, origin: str | None) -> dict[str, Any]:
         """Headers for an actual (non-preflight) response to origin: none if refused."""
         if not self.allows(origin):
             return {}
@@ -42,7 +43,7 @@ class CorsPolicy:
         return headers
 
     def preflight_headers(self, origin: str | None, requested_method: str,
-                          allowed_methods: list[str]) -> dict:
+                          allowed_methods: list[str]) -> dict[str, Any]:
         """Headers allowing a preflighted request; none if the origin or method is refused."""
         if requested_method.upper() not in allowed_methods:
             return {}

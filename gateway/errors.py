@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from nameko.exceptions import BadRequest as NamekoBadRequest
 from nameko.exceptions import RemoteError
@@ -53,19 +54,21 @@ STATUS_BY_ERROR: dict[type[ShopError], int] = {
 EXPECTED_ERRORS = tuple(STATUS_BY_ERROR)
 
 
-def to_json(payload) -> str:
+def to_json(payload: object) -> str:
     return json.dumps(payload, separators=(",", ":"))
 
 
-def json_response(payload, status: int = 200, headers: dict | None = None) -> Response:
+def json_response(payload: object, status: int = 200,
+                  headers: dict[str, Any] | None = None) -> Response:
     body = "" if payload is None else to_json(payload)
     return Response(body, status=status, headers=headers,
                     mimetype=None if payload is None else "application/json")
 
 
-def error_response(status: int, code: str, message: str, details=None,
-                   headers=None) -> Response:
-    body = {"error": message, "code": code, "request_id": current_request_id()}
+def error_response(status: int, code: str, message: str, details: object = None,
+                   headers: dict[str, Any] | None = None) -> Response:
+    body: dict[str, object] = {"error": message, "code": code,
+                               "request_id": current_request_id()}
     if details:
         body["details"] = details
     return json_response(body, status, headers)
@@ -80,7 +83,7 @@ def response_for_exception(exc: BaseException) -> Response:
     if isinstance(exc, HTTPException):
         headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
         code = exc.name.upper().replace(" ", "_")
-        return error_response(exc.code, code, exc.description or exc.name, None, headers)
+        return error_response(exc.code or 500, code, exc.description or exc.name, None, headers)
     if isinstance(exc, NamekoBadRequest):
         return error_response(400, "BAD_REQUEST", str(exc))
     if isinstance(exc, RemoteError):

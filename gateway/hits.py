@@ -12,69 +12,50 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import parse_etags
+from werkzeug.routing import Rule
 
 from gateway import metrics
 from gateway.access import SECURITY_HEADERS, accepted_request_id, record, route_template
 from gateway.cache import etag_of
+from gateway.limits import Verdict
+from gateway.raw import RawRequest
 from shop.context import bind_request_id
+
+if TYPE_CHECKING:
+    from gateway.http import GatewayWsgiApp
+
+StartResponse = Callable[..., Any]
+# What counting a request against its rate limit gave: the verdict (None when not
+# limited) and the cached body read in the same round trip.
+Counted = tuple[Verdict | None, str | None]
 
 MATCHES_KEPT = 4096
 MATCH_KEY = "shop.route_match"  # (rule, values) of a GET the hit path matched, in the environ
 
 
-class RawHeaders:
-    """Request headers looked up in the environ by their CGI names."""
-
-    __slots__ = ("environ",)
-
-    def __init__(self, environ: dict):
-        self.environ = environ
-
-    @staticmethod
-    def key(name: str) -> str:
-        return "HTTP_" + name.upper().replace("-", "_")
-
-    def get(self, name: str, default=None):
-        return self.environ.get(self.key(name), default)
-
-    def __contains__(self, name: str) -> bool:
-        return self.key(name) in self.environ
-
-    def __getitem__(self, name: str) -> str:
-        return self.environ[self.key(name)]
-
-
-class RawRequest:
-    """What the hit path and the rate limiter read of a request, and no more."""
-
-    __slots__ = ("environ", "method", "path", "headers", "remote_addr")
-
-    def __init__(self, environ: dict):
-        self.environ = environ
-        self.method = environ["REQUEST_METHOD"]
-        self.path = environ.get("PATH_INFO") or "/"
-        self.headers = RawHeaders(environ)
-        self.remote_addr = environ.get("REMOTE_ADDR")
-
-
 class HitPath:
-    def __init__(self, app):
+    def __init__(self, app: GatewayWsgiApp) -> None:
         self.app = app
         self.adapter = app.url_map.bind("localhost")
         self.routes: dict[str, str] = {}  # rule -> its route template, made once per rule
         # The same few paths are read over and over: their matches are kept (bounded).
         self.match = functools.lru_cache(maxsize=MATCHES_KEPT)(self._match)
 
-    def _match(self, path: str) -> tuple | None:
+    def _match(self, path: str) -> tuple[Rule, Mapping[str, Any]] | None:
         try:
-            return self.adapter.match(path, "GET", return_rule=True)
+            match: tuple[Rule, Mapping[str, Any]] = self.adapter.match(
+                path, "GET", return_rule=True)
+            return match
         except HTTPException:
             return None
 
-    def serve(self, environ: dict, start_response, started: float) -> tuple:
+    def serve(self, environ: dict[str, Any], start_response: StartResponse,
+              started: float) -> tuple[list[bytes] | None, Counted | None]:
         """(the WSGI body, None) for a hit; else (None, the (verdict, cached) count made
         on the way, or None) for the full path to go on with."""
         request = RawRequest(environ)
@@ -84,9 +65,10 @@ class HitPath:
         if match is None:
             return None, None
         environ[MATCH_KEY] = match  # the full path need not match it again
-        kind, key = self.app.cache_entry(request, match)
-        if key is None:
+        entry = self.app.cache_entry(request, match)
+        if entry is None:
             return None, None
+        kind, key = entry
         counted = self.app.count_request(request, key)
         verdict, cached = counted
         if cached is None or (verdict is not None and not verdict.allowed):
@@ -103,8 +85,8 @@ class HitPath:
         start_response(status, headers)  # last: whatever fails before, the full path answers
         return body, None
 
-    def answer(self, environ: dict, cached: str, verdict,
-               request_id: str) -> tuple[str, list, list]:
+    def answer(self, environ: dict[str, Any], cached: str, verdict: Verdict | None,
+               request_id: str) -> tuple[str, list[tuple[str, str]], list[bytes]]:
         etag = etag_of(cached)
         # What a token saw is never kept; anyone else may keep it if they revalidate.
         keep = "no-store" if "HTTP_AUTHORIZATION" in environ else "no-cache"

@@ -7,14 +7,18 @@ the request id and the security headers. Every route is also served under /api/v
 from __future__ import annotations
 
 import logging
+import socket
 import time
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar, cast
 
 from eventlet import wsgi
+from nameko.containers import ServiceContainer
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import HttpOnlyProtocol, WebServer
 from redis import RedisError
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import Map, MapAdapter, Rule
 from werkzeug.wrappers import Request, Response
 
 from gateway.access import (
@@ -32,11 +36,13 @@ from gateway.errors import (
     json_response,
     response_for_exception,
 )
-from gateway.hits import MATCH_KEY, HitPath, RawRequest
-from gateway.limits import RateLimiter, Verdict
+from gateway.hits import MATCH_KEY, Counted, HitPath, StartResponse
+from gateway.limits import RateLimiter
+from gateway.raw import AnyRequest
 from gateway.redis import Redis, RoundTrips
 from shop.context import REQUEST_ID_KEY, bind_request_id
-from shop.tokens import TokenService
+from shop.nameko_internals import registered_providers
+from shop.tokens import Tokens, TokenService
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 SIGN_IN_PATHS = ("/signin", "/users")  # POST to these also counts against the sign-in limit
@@ -44,13 +50,29 @@ log = logging.getLogger(__name__)
 UNLIMITED_PATHS = frozenset(("/health", "/health/services", "/metrics", API_PREFIX + "/health",
                              API_PREFIX + "/health/services", API_PREFIX + "/metrics"))
 
+# What a route returns: a JSON-able payload, (status, payload), (status, headers,
+# payload), or a Response.
+Reply = Any
+# A URL match: (the rule, its path values), or the HTTPException routing ended in.
+Match = tuple[Rule, Mapping[str, Any]] | HTTPException
+
+Provider = TypeVar("Provider")
+
+
+class GatewayRequest(Request):
+    """A werkzeug Request with what the web layer learns of it on the way."""
+
+    request_id: str = ""
+    path_values: dict[str, Any] | None = None
+    route_template: str | None = None
+
 
 class GatewayWebServer(WebServer):
     """Nameko's WebServer with the gateway's routing, limits and headers."""
 
     def make_url_map(self) -> Map:
         url_map = Map()
-        for provider in self._providers:
+        for provider in registered_providers(self):
             for prefix in ("", API_PREFIX):
                 url_map.add(Rule(prefix + provider.url, methods=provider.method.split(","),
                                  endpoint=provider))
@@ -59,14 +81,15 @@ class GatewayWebServer(WebServer):
     def get_wsgi_app(self) -> GatewayWsgiApp:
         return GatewayWsgiApp(self)
 
-    def get_wsgi_server(self, sock, wsgi_app, protocol=HttpOnlyProtocol, debug=False):
+    def get_wsgi_server(self, sock: socket.socket, wsgi_app: GatewayWsgiApp,
+                        protocol: type = HttpOnlyProtocol, debug: bool = False) -> wsgi.Server:
         """nameko's server, minus eventlet's re-spelling of every response header's name
         (ours are spelled right already; names are case-insensitive anyway)."""
         return wsgi.Server(sock, sock.getsockname(), wsgi_app, protocol=protocol, debug=debug,
                            log=logging.getLogger("nameko.web.server"),
                            capitalize_response_headers=False)
 
-    def context_data_from_headers(self, request: Request) -> dict:
+    def context_data_from_headers(self, request: GatewayRequest) -> dict[str, Any]:
         return {REQUEST_ID_KEY: request.request_id}
 
     @property
@@ -77,7 +100,7 @@ class GatewayWebServer(WebServer):
 class GatewayWsgiApp:
     """The WSGI app: request id, CORS, rate limits, body limit and routing, then a route."""
 
-    def __init__(self, server: GatewayWebServer):
+    def __init__(self, server: GatewayWebServer) -> None:
         config = server.container.config
         self.url_map = server.make_url_map()
         self.max_body_bytes = server.max_body_bytes
@@ -88,12 +111,12 @@ class GatewayWsgiApp:
         # The service's own Redis and token dependencies serve this layer too.
         self.redis_provider = find_dependency(server.container, Redis)
         token_service = find_dependency(server.container, TokenService)
-        self.tokens = token_service.tokens if token_service else None
+        self.tokens: Tokens | None = token_service.tokens if token_service else None
         self.hits = HitPath(self)
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.monotonic()
-        counted = None
+        counted: Counted | None = None
         if self.cache_enabled and environ["REQUEST_METHOD"] == "GET":
             try:
                 answered, counted = self.hits.serve(environ, start_response, started)
@@ -106,7 +129,7 @@ class GatewayWsgiApp:
             # eventlet's input ends a chunked body itself; without this flag werkzeug
             # would read no body at all. max_content_length still bounds it.
             environ["wsgi.input_terminated"] = True
-        request = Request(environ, shallow=True)
+        request = GatewayRequest(environ, shallow=True)
         request.request_id = accepted_request_id(request.headers.get("X-Request-ID"))
         request.max_content_length = self.max_body_bytes
         bind_request_id(request.request_id)
@@ -119,12 +142,14 @@ class GatewayWsgiApp:
         route = self.route_of(request)
         record(route, request.method, request.path, response.status_code, elapsed_ms)
         bind_request_id(None)
-        return response(environ, start_response)
+        body: Iterable[bytes] = response(environ, start_response)
+        return body
 
-    def respond(self, request: Request, counted: tuple | None = None) -> Response:
+    def respond(self, request: GatewayRequest,
+                counted: Counted | None = None) -> Response:
         """counted: (verdict, cached) when the hit path counted this request already."""
-        match = request.environ.get(MATCH_KEY)  # the hit path's, when it matched already
-        if match is None:
+        match: Match | None = request.environ.get(MATCH_KEY)  # the hit path's match, if any
+        if match is None:  # not matched by the hit path
             adapter = self.url_map.bind_to_environ(request.environ)
             if request.method == "OPTIONS":
                 return self.options(request, adapter)
@@ -136,38 +161,39 @@ class GatewayWsgiApp:
         if verdict is not None and not verdict.allowed:
             response = error_response(429, "RATE_LIMITED", "Too many requests; slow down.")
         else:
+            assert match is not None
             response = self.dispatch(request, match)
         if verdict is not None:
             response.headers.update(verdict.headers())
         return response
 
-    def cache_entry(self, request: Request | RawRequest,
-                    match) -> tuple[str | None, str | ListingEntry | None]:
+    def cache_entry(self, request: AnyRequest,
+                    match: Match) -> tuple[str, str | ListingEntry] | None:
         """(kind, entry) of the cache entry that may answer this request, if any."""
         if not self.cache_enabled or request.method != "GET" or isinstance(match, Exception):
-            return None, None
+            return None
         rule, values = match
-        endpoint = rule.endpoint
+        endpoint = route_of_rule(rule)
         if endpoint.cached_listing is not None:
             query = request.environ.get("QUERY_STRING", "")
             if not query.isascii():  # werkzeug's decoding of those is for the full path
-                return None, None
-            kind = endpoint.cached_listing
-            return f"{kind}-listing", listing_entry(kind, query)
+                return None
+            listing = endpoint.cached_listing
+            return f"{listing}-listing", listing_entry(listing, query)
         kind = endpoint.cached
         if kind is None or (endpoint.cached_for_anonymous_only
                             and "Authorization" in request.headers):
-            return None, None
+            return None
         resource_id = canonical_id(next(iter(values.values()), ""))
-        return (kind, entry_key(kind, resource_id)) if resource_id else (None, None)
+        return (kind, entry_key(kind, resource_id)) if resource_id else None
 
-    def count_request(self, request: Request | RawRequest,
-                      cache_key: str | ListingEntry | None) -> tuple[Verdict | None, str | None]:
+    def count_request(self, request: AnyRequest,
+                      cache_key: str | ListingEntry | None) -> Counted:
         """The rate limit verdict (None when not limited) and the cached body, if any."""
         redis = self.redis_provider.round_trips if self.redis_provider else None
         if redis is None:
             return None, None
-        if not self.limits_enabled or request.path in UNLIMITED_PATHS:
+        if not self.limits_enabled or request.path in UNLIMITED_PATHS or self.tokens is None:
             return None, self.read_cache(redis, cache_key)
         return self.limiter.check(redis, request, self.tokens, cache_key)
 
@@ -179,7 +205,7 @@ class GatewayWsgiApp:
         except RedisError:
             return None  # the route serves it uncached and says so
 
-    def options(self, request: Request, adapter) -> Response:
+    def options(self, request: Request, adapter: MapAdapter) -> Response:
         """Preflights (and plain OPTIONS): 204 with what the route allows, or 404."""
         allowed = sorted(adapter.allowed_methods())
         if not allowed:
@@ -191,7 +217,7 @@ class GatewayWsgiApp:
                 request.headers.get("Origin"), requested, allowed))
         return Response(status=204, headers=headers)
 
-    def dispatch(self, request: Request, match) -> Response:
+    def dispatch(self, request: GatewayRequest, match: Match) -> Response:
         if isinstance(match, NotFound):
             return error_response(404, "NOT_FOUND", f"No route for {request.path[:200]}.")
         if isinstance(match, HTTPException):
@@ -200,13 +226,14 @@ class GatewayWsgiApp:
             return response_for_exception(RequestEntityTooLarge(
                 f"The body is larger than {self.max_body_bytes} bytes."))
         rule, values = match
-        request.path_values = values
+        request.path_values = dict(values)
         request.route_template = route_template(rule.rule)
-        return rule.endpoint.handle_request(request)
+        response: Response = route_of_rule(rule).handle_request(request)
+        return response
 
-    def route_of(self, request: Request) -> str:
+    def route_of(self, request: GatewayRequest) -> str:
         """The route template a request was (or would have been) sent to."""
-        if getattr(request, "route_template", None):
+        if request.route_template:
             return request.route_template
         try:
             rule, _ = self.url_map.bind_to_environ(request.environ).match(return_rule=True)
@@ -214,7 +241,7 @@ class GatewayWsgiApp:
             return "unmatched"
         return route_template(rule.rule)
 
-    def add_common_headers(self, request: Request, response: Response) -> None:
+    def add_common_headers(self, request: GatewayRequest, response: Response) -> None:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         if "Authorization" in request.headers:
@@ -231,7 +258,12 @@ def with_prefixes(paths: tuple[str, ...]) -> frozenset[str]:
     return frozenset(path for bare in paths for path in (bare, API_PREFIX + bare))
 
 
-def find_dependency(container, kind: type):
+def route_of_rule(rule: Rule) -> Route:
+    """The Route a URL rule sends to (werkzeug types endpoints as names)."""
+    return cast(Route, rule.endpoint)
+
+
+def find_dependency(container: ServiceContainer, kind: type[Provider]) -> Provider | None:
     """The container's dependency provider of that kind, if the service declares one."""
     return next((dep for dep in container.dependencies if isinstance(dep, kind)), None)
 
@@ -249,7 +281,7 @@ class Route(HttpRequestHandler):
 
     def __init__(self, method: str, url: str, cached: str | None = None,
                  cached_for_anonymous_only: bool = False, cached_listing: str | None = None,
-                 **kwargs):
+                 **kwargs: Any) -> None:
         kwargs.setdefault("expected_exceptions", EXPECTED_ERRORS)
         super().__init__(method, url, **kwargs)
         # The cache kind whose entries answer this GET; the web layer serves hits itself.
@@ -257,7 +289,7 @@ class Route(HttpRequestHandler):
         self.cached_for_anonymous_only = cached_for_anonymous_only
         self.cached_listing = cached_listing
 
-    def response_from_result(self, result) -> Response:
+    def response_from_result(self, result: Reply) -> Response:
         if isinstance(result, Response):
             return result
         status, headers, payload = 200, None, result

@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from nameko.exceptions import ConfigurationError
 from redis import RedisError
-from werkzeug.wrappers import Request
 
 from gateway.auth import bearer_token
 from gateway.cache import ListingEntry
+from gateway.raw import AnyRequest
 from gateway.redis import LuaScript, RoundTrips
 from shop.errors import Unauthorized
 from shop.tokens import Tokens
@@ -57,7 +58,7 @@ class Limit:
     maximum: int
     window_seconds: float
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.maximum < 1 or self.window_seconds <= 0:
             raise ConfigurationError(f"rate limit {self.name}: maximum and window must be > 0")
 
@@ -76,7 +77,7 @@ class Verdict:
     def remaining(self) -> int:
         return max(self.limit.maximum - self.count, 0)
 
-    def headers(self) -> dict:
+    def headers(self) -> dict[str, Any]:
         headers = {"RateLimit-Limit": str(self.limit.maximum),
                    "RateLimit-Remaining": str(self.remaining),
                    "RateLimit-Reset": str(self.reset_seconds)}
@@ -94,7 +95,7 @@ class RateLimiter:
         self.guarded_paths = guarded_paths
 
     @classmethod
-    def from_config(cls, config: dict, guarded_paths: frozenset[str]) -> RateLimiter:
+    def from_config(cls, config: dict[str, Any], guarded_paths: frozenset[str]) -> RateLimiter:
         trust = config.get("TRUST_PROXY", 0)
         return cls(
             Limit("general", int(config.get("RATE_LIMIT_MAX", 100)),
@@ -105,7 +106,7 @@ class RateLimiter:
             guarded_paths=guarded_paths,
         )
 
-    def client_ip(self, request: Request) -> str:
+    def client_ip(self, request: AnyRequest) -> str:
         """The caller's address: the remote one, or the one the trusted proxies saw."""
         if self.trusted_proxies and request.headers.get("X-Forwarded-For"):
             chain = [hop.strip() for hop in request.headers["X-Forwarded-For"].split(",")]
@@ -113,16 +114,16 @@ class RateLimiter:
             return chain[max(len(chain) - 1 - self.trusted_proxies, 0)] or "unknown"
         return request.remote_addr or "unknown"
 
-    def client_key(self, request: Request, tokens: Tokens) -> str:
+    def client_key(self, request: AnyRequest, tokens: Tokens) -> str:
         try:
             token = bearer_token(request)
             if token is not None:
-                return "user:" + tokens.verify(token)["sub"]
+                return "user:" + str(tokens.verify(token)["sub"])
         except Unauthorized:
             pass  # limited by address; the route itself answers 401
         return "ip:" + self.client_ip(request)
 
-    def check(self, redis: RoundTrips, request: Request, tokens: Tokens,
+    def check(self, redis: RoundTrips, request: AnyRequest, tokens: Tokens,
               also_read: str | ListingEntry | None = None) -> tuple[Verdict | None, str | None]:
         """Counts this request: the verdict of its tightest window (None without Redis),
         and the body cached at also_read (a key or a listing), fetched in the same round
@@ -131,7 +132,8 @@ class RateLimiter:
         if request.method == "POST" and request.path in self.guarded_paths:
             windows.append((self.sign_in, f"rate:sign-in:{self.client_ip(request)}"))
         keys = [key for _, key in windows]
-        args = [len(windows), *[int(limit.window_seconds * 1000) for limit, _ in windows]]
+        args: list[int | str] = [len(windows),
+                                 *[int(limit.window_seconds * 1000) for limit, _ in windows]]
         if isinstance(also_read, ListingEntry):
             keys.append(also_read.namespace_key)
             args += [also_read.prefix, also_read.query]

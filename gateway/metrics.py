@@ -8,6 +8,7 @@ process, and /metrics reads all of them.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from nameko.exceptions import RemoteError
 from prometheus_client import (
@@ -34,7 +35,7 @@ RATE_LIMITED = Counter("shop_rate_limited_requests", "Requests refused with 429.
 
 
 # Label children by their labels, made once: a route answers thousands of times a second.
-_request_children: dict[tuple, tuple] = {}
+_request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
 
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
@@ -58,7 +59,7 @@ def observe_rpc(service: str, method: str, seconds: float, error: Exception | No
         RPC_ERRORS.labels(service, method, kind).inc()
 
 
-_cache_children: dict[tuple, Counter] = {}
+_cache_children: dict[tuple[Any, ...], Counter] = {}
 
 
 def observe_cache(kind: str, result: str) -> None:
@@ -72,6 +73,6 @@ def exposition() -> tuple[bytes, str]:
     """The current metrics (of every gateway process), and their content type."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
@@ -106,10 +107,9 @@ class Operation:
     errors: tuple[int, ...] = ()
     also_ok: tuple[tuple[int, type[Schema]], ...] = ()  # other answers with a body of their own
     signed_in: bool = False
-    headers: dict = field(default_factory=dict)
+    headers: dict[str, Any] = field(default_factory=dict)
 
 
-SIGNED_IN = {"signed_in": True}
 IDEMPOTENCY_KEY = {"Idempotency-Key": "Replays the first order placed with this key."}
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
@@ -121,71 +121,71 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/users"): Operation("List users (public profiles)", "users", (200, UserPage),
                                  query=UsersQuerySchema, errors=(400,)),
     ("GET", "/users/me"): Operation("The signed-in user", "users", (200, UserSchema),
-                                    errors=(401,), **SIGNED_IN),
+                                    errors=(401,), signed_in=True),
     ("GET", "/users/{user_id}"): Operation("A user (email for self or admin; cached)", "users",
                                            (200, UserSchema), errors=(401, 404)),
     ("PATCH", "/users/{user_id}"): Operation("Change a user (self or admin)", "users",
                                              (200, UserSchema), UserChangesSchema,
-                                             errors=(400, 401, 403, 404, 409), **SIGNED_IN),
+                                             errors=(400, 401, 403, 404, 409), signed_in=True),
     ("DELETE", "/users/{user_id}"): Operation("Delete a user (self or admin)", "users",
-                                              (204, None), errors=(401, 403, 404), **SIGNED_IN),
+                                              (204, None), errors=(401, 403, 404), signed_in=True),
     ("POST", "/posts"): Operation("Write a post", "posts", (201, PostSchema), NewPostSchema,
-                                  errors=(400, 401), **SIGNED_IN),
+                                  errors=(400, 401), signed_in=True),
     ("GET", "/posts"): Operation("List posts, newest first", "posts", (200, PostPage),
                                  query=PostListSchema, errors=(400,)),
     ("GET", "/posts/{post_id}"): Operation("A post (cached)", "posts", (200, PostSchema),
                                            errors=(404,)),
     ("PATCH", "/posts/{post_id}"): Operation("Change a post (author or admin)", "posts",
                                              (200, PostSchema), PostChangesSchema,
-                                             errors=(400, 401, 403, 404), **SIGNED_IN),
+                                             errors=(400, 401, 403, 404), signed_in=True),
     ("DELETE", "/posts/{post_id}"): Operation("Delete a post and its comments", "posts",
-                                              (204, None), errors=(401, 403, 404), **SIGNED_IN),
+                                              (204, None), errors=(401, 403, 404), signed_in=True),
     ("POST", "/posts/{post_id}/comments"): Operation(
         "Comment on a post", "posts", (201, CommentSchema), NewCommentSchema,
-        errors=(400, 401, 404), **SIGNED_IN),
+        errors=(400, 401, 404), signed_in=True),
     ("GET", "/posts/{post_id}/comments"): Operation(
         "A post's comments, oldest first", "posts", (200, CommentPage), query=PageSchema,
         errors=(400, 404)),
     ("DELETE", "/posts/{post_id}/comments/{comment_id}"): Operation(
         "Delete a comment (its author, the post's author, admin)", "posts", (204, None),
-        errors=(401, 403, 404), **SIGNED_IN),
+        errors=(401, 403, 404), signed_in=True),
     ("GET", "/products"): Operation("Browse products (cached)", "products", (200, ProductPage),
                                     query=ProductQuerySchema, errors=(400,)),
     ("GET", "/products/{product_id}"): Operation("A product (cached)", "products",
                                                  (200, ProductSchema), errors=(404,)),
     ("POST", "/products"): Operation("Add a product (admin)", "products", (201, ProductSchema),
-                                     NewProductSchema, errors=(400, 401, 403), **SIGNED_IN),
+                                     NewProductSchema, errors=(400, 401, 403), signed_in=True),
     ("PATCH", "/products/{product_id}"): Operation(
         "Change a product (admin)", "products", (200, ProductSchema), ProductChangesSchema,
-        errors=(400, 401, 403, 404), **SIGNED_IN),
+        errors=(400, 401, 403, 404), signed_in=True),
     ("DELETE", "/products/{product_id}"): Operation(
         "Remove a product (admin; deactivated if ordered)", "products", (204, None),
-        errors=(401, 403, 404), **SIGNED_IN),
+        errors=(401, 403, 404), signed_in=True),
     ("POST", "/orders"): Operation(
         "Place an order (200 for a replayed Idempotency-Key)", "orders", (201, OrderSchema),
         NewOrderSchema, errors=(400, 401, 404, 409, 422), also_ok=((200, OrderSchema),),
-        headers=IDEMPOTENCY_KEY, **SIGNED_IN),
+        headers=IDEMPOTENCY_KEY, signed_in=True),
     ("GET", "/orders"): Operation("Own orders (an admin: all)", "orders", (200, OrderPage),
-                                  query=OrderQuerySchema, errors=(400, 401, 403), **SIGNED_IN),
+                                  query=OrderQuerySchema, errors=(400, 401, 403), signed_in=True),
     ("GET", "/orders/{order_id}"): Operation("An order (buyer or admin)", "orders",
-                                             (200, OrderSchema), errors=(401, 404), **SIGNED_IN),
+                                             (200, OrderSchema), errors=(401, 404), signed_in=True),
     ("GET", "/orders/{order_id}/details"): Operation(
         "An order with its buyer and current products", "orders", (200, OrderDetailsSchema),
-        errors=(401, 404), **SIGNED_IN),
+        errors=(401, 404), signed_in=True),
     ("POST", "/orders/{order_id}/cancel"): Operation(
-        "Cancel an order", "orders", (200, OrderSchema), errors=(401, 404, 409), **SIGNED_IN),
+        "Cancel an order", "orders", (200, OrderSchema), errors=(401, 404, 409), signed_in=True),
     ("POST", "/orders/{order_id}/status"): Operation(
         "Move an order forward (admin)", "orders", (200, OrderSchema), StatusSchema,
-        errors=(400, 401, 403, 404, 409), **SIGNED_IN),
+        errors=(400, 401, 403, 404, 409), signed_in=True),
     ("GET", "/notifications"): Operation("Own notifications", "notifications",
                                          (200, NotificationPage), query=NotificationQuerySchema,
-                                         errors=(400, 401), **SIGNED_IN),
+                                         errors=(400, 401), signed_in=True),
     ("POST", "/notifications/{notification_id}/read"): Operation(
         "Mark a notification read", "notifications", (200, NotificationSchema),
-        errors=(401, 404), **SIGNED_IN),
+        errors=(401, 404), signed_in=True),
     ("POST", "/notifications/read-all"): Operation(
         "Mark all notifications read", "notifications", (200, MarkedSchema), errors=(401,),
-        **SIGNED_IN),
+        signed_in=True),
     ("GET", "/health"): Operation("The gateway is up", "system", (200, HealthSchema)),
     ("GET", "/health/services"): Operation("Each service's health (503 if one is down)",
                                            "system", (200, ServicesHealthSchema),
@@ -206,14 +206,14 @@ PATH_PARAMETER = re.compile(r"{(\w+)}")
 
 
 @cache
-def openapi_document() -> dict:
+def openapi_document() -> dict[str, Any]:
     """The document served at /openapi.json (built once per process)."""
     plugin = MarshmallowPlugin()
     spec = APISpec(title="nameko-shop", version=shop.__version__, openapi_version="3.1.0",
                    plugins=[plugin], servers=[{"url": "/"}, {"url": "/api/v1"}],
                    info={"description": "The nameko-shop HTTP API. Every route is also "
                                         "served under /api/v1."})
-    plugin.map_to_openapi_type(Money, fields.String)
+    plugin.map_to_openapi_type(Money, fields.String)  # type: ignore[no-untyped-call]
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer",
                                                "bearerFormat": "JWT"})
     spec.components.schema("Error", schema=ErrorSchema)
@@ -222,7 +222,7 @@ def openapi_document() -> dict:
     return spec.to_dict()
 
 
-def describe(path: str, operation: Operation) -> dict:
+def describe(path: str, operation: Operation) -> dict[str, Any]:
     status, body = operation.ok
     responses = {str(status): response(status, body)}
     for other_status, other_body in operation.also_ok:
@@ -232,15 +232,15 @@ def describe(path: str, operation: Operation) -> dict:
     # 413, 415, 429, 500, 504 and the rest: any route may answer them, always as an Error.
     responses["default"] = {"description": "An error",
                             "content": {"application/json": {"schema": "Error"}}}
-    described = {"summary": operation.summary, "tags": [operation.tag], "responses": responses,
-                 "parameters": [{"in": "path", "name": name, "required": True,
-                                 "schema": {"type": "string"}}
-                                for name in PATH_PARAMETER.findall(path)]}
-    described["parameters"] += [{"in": "header", "name": name, "required": False,
-                                 "description": text, "schema": {"type": "string"}}
-                                for name, text in operation.headers.items()]
+    parameters: list[dict[str, Any]] = [
+        {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
+        for name in PATH_PARAMETER.findall(path)]
+    parameters += [{"in": "header", "name": name, "required": False, "description": text,
+                    "schema": {"type": "string"}} for name, text in operation.headers.items()]
     if operation.query is not None:
-        described["parameters"].append({"in": "query", "schema": operation.query})
+        parameters.append({"in": "query", "schema": operation.query})
+    described: dict[str, Any] = {"summary": operation.summary, "tags": [operation.tag],
+                                 "responses": responses, "parameters": parameters}
     if operation.body is not None:
         described["requestBody"] = {"required": True, "content": {
             "application/json": {"schema": operation.body}}}
@@ -249,8 +249,8 @@ def describe(path: str, operation: Operation) -> dict:
     return described
 
 
-def response(status: int, body) -> dict:
-    described = {"description": DESCRIPTIONS.get(status, "OK")}
+def response(status: int, body: type[Schema] | str | None) -> dict[str, Any]:
+    described: dict[str, Any] = {"description": DESCRIPTIONS.get(status, "OK")}
     if body is None:
         return described
     if isinstance(body, str) and "/" in body:

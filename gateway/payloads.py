@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request
 
+from gateway.access import API_PREFIX
 from gateway.errors import MalformedJson, UnsupportedMediaType
-from gateway.http import API_PREFIX
 from shop.errors import InvalidInput
 
 
-def json_body(request: Request) -> dict:
+def json_body(request: Request) -> dict[str, Any]:
     """The request's JSON object; 415 for another media type, 400 for anything but an object."""
     if request.mimetype != "application/json":
         raise UnsupportedMediaType("Send the body as application/json.")
@@ -42,7 +43,7 @@ def bounded_body(request: Request) -> bytes:
     return raw
 
 
-def location(request: Request, path: str) -> dict:
+def location(request: Request, path: str) -> dict[str, Any]:
     """A Location header for path, under /api/v1 when the request came that way."""
     prefix = API_PREFIX if request.path.startswith(API_PREFIX + "/") else ""
     return {"Location": prefix + path}

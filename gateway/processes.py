@@ -25,6 +25,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from shop.roster import GATEWAY, entry
 
@@ -39,7 +41,7 @@ class LaunchError(Exception):
     pass
 
 
-def process_count(config: dict) -> int:
+def process_count(config: dict[str, Any]) -> int:
     raw = config.get("GATEWAY_PROCESSES", 1)
     try:
         count = int(raw)
@@ -64,11 +66,11 @@ def metrics_directory(run_dir: str) -> Iterator[str]:
     """
     configured = os.environ.get(MULTIPROC_ENV)
     if configured:
-        path = Path(configured)
-        path.mkdir(parents=True, exist_ok=True)
-        for stale in path.glob("*.db"):
+        folder = Path(configured)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
             stale.unlink()
-        yield str(path)
+        yield str(folder)
         return
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     path = tempfile.mkdtemp(prefix="gateway-metrics-", dir=run_dir)
@@ -93,7 +95,7 @@ class Launcher:
         self.command = command
         self.count = count
         self.env = env
-        self.children: list[subprocess.Popen] = []
+        self.children: list[subprocess.Popen[bytes]] = []
         self.stopping = False
         self.signalled: set[int] = set()
 
@@ -134,7 +136,7 @@ class Launcher:
                 child.wait()
         return [child.returncode for child in self.children]
 
-    def on_signal(self, signum: int, frame) -> None:
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
         if not self.stopping:
             self.stopping = True
             self.signal_children()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import nameko_redis
 from redis.exceptions import NoScriptError, ResponseError
@@ -15,7 +16,7 @@ class LuaScript:
     text: str
     sha: str = field(init=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "sha", hashlib.sha1(self.text.encode()).hexdigest())
 
 
@@ -30,12 +31,12 @@ class RoundTrips:
     left to poll for. Connections are redis-py's own (address, auth, database, timeouts).
     """
 
-    def __init__(self, connection_class: type, connection_kwargs: dict):
+    def __init__(self, connection_class: type, connection_kwargs: dict[str, Any]) -> None:
         self.connection_class = connection_class
         self.connection_kwargs = connection_kwargs
-        self.idle: list = []
+        self.idle: list[Any] = []
 
-    def execute(self, *command):
+    def execute(self, *command: str | int | float) -> Any:
         connection = (self.idle.pop() if self.idle
                       else self.connection_class(**self.connection_kwargs))
         finished = False
@@ -53,7 +54,7 @@ class RoundTrips:
                 connection.disconnect()
         return reply
 
-    def run_script(self, script: LuaScript, keys: list, args: list):
+    def run_script(self, script: LuaScript, keys: list[Any], args: list[Any]) -> Any:
         try:
             return self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
         except NoScriptError:  # a restarted Redis: sending the text loads it again

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
+from nameko.containers import WorkerContext
 from nameko.dependency_providers import Config
 from nameko.events import BROADCAST
 from nameko.exceptions import RemoteError
@@ -18,17 +21,17 @@ from werkzeug.wrappers import Request, Response
 
 import shop
 from gateway import docs, metrics
-from gateway.auth import Revocations, RevokedUsers, actor_from_request
+from gateway.auth import Revocations, RevokedUsers, actor_from_request, viewer_from_request
 from gateway.cache import ResponseCache, canonical_id, respond_with_etag
 from gateway.errors import to_json
-from gateway.http import route
+from gateway.http import Reply, route
 from gateway.openapi import openapi_document
 from gateway.payloads import json_body, location
 from gateway.redis import Redis
 from shop.base import ShopService
 from shop.errors import ShopError
 from shop.roster import BACKENDS
-from shop.rpc import DeadlineRpc
+from shop.rpc import DeadlineReply, DeadlineRpc, ServicesProxy
 from shop.tokens import TokenService
 from shop.transient import event_handler
 
@@ -47,7 +50,7 @@ class StartTime(DependencyProvider):
     def start(self) -> None:
         self.started = time.monotonic()
 
-    def get_dependency(self, worker_ctx) -> float:
+    def get_dependency(self, worker_ctx: WorkerContext) -> float:
         return time.monotonic() - self.started
 
 
@@ -64,41 +67,41 @@ class GatewayService(ShopService):
     # --- sign-in and users -------------------------------------------------------
 
     @route("POST", "/signin")
-    def sign_in(self, request: Request):
+    def sign_in(self, request: Request) -> Reply:
         return self.rpc.users.sign_in(json_body(request))
 
     @route("POST", "/users")
-    def create_user(self, request: Request):
+    def create_user(self, request: Request) -> Reply:
         user = self.rpc.users.create_user(json_body(request))
         return 201, location(request, f"/users/{user['id']}"), user
 
     @route("GET", "/users")
-    def list_users(self, request: Request):
+    def list_users(self, request: Request) -> Reply:
         return self.rpc.users.list_users(
             page=request.args.get("page", 1), limit=request.args.get("limit", 20))
 
     @route("GET", "/users/me")
-    def get_me(self, request: Request):
+    def get_me(self, request: Request) -> Reply:
         actor = self._actor(request)
         return self.rpc.users.get_user(actor["id"], actor=actor)
 
     @route("GET", "/users/<string:user_id>", cached="user", cached_for_anonymous_only=True)
-    def get_user(self, request: Request, user_id: str):
-        actor = self._actor(request, required=False)
+    def get_user(self, request: Request, user_id: str) -> Reply:
+        actor = viewer_from_request(request, self._revocations())
         if actor is not None:  # what a signed-in viewer sees may be theirs alone: never shared
             return respond_with_etag(
                 request, to_json(self.rpc.users.get_user(user_id, actor=actor)), "MISS")
         return self._cached(request, "user", user_id, lambda: self.rpc.users.get_user(user_id))
 
     @route("PATCH", "/users/<string:user_id>")
-    def update_user(self, request: Request, user_id: str):
+    def update_user(self, request: Request, user_id: str) -> Reply:
         actor = self._actor(request)
         user = self.rpc.users.update_user(user_id, json_body(request), actor=actor)
         self._invalidate_now("user", user["id"])
         return user
 
     @route("DELETE", "/users/<string:user_id>")
-    def delete_user(self, request: Request, user_id: str):
+    def delete_user(self, request: Request, user_id: str) -> Reply:
         self.rpc.users.delete_user(user_id, actor=self._actor(request))
         self._invalidate_now("user", user_id)
         return 204, None
@@ -106,76 +109,76 @@ class GatewayService(ShopService):
     # --- posts and comments ------------------------------------------------------
 
     @route("POST", "/posts")
-    def create_post(self, request: Request):
+    def create_post(self, request: Request) -> Reply:
         post = self.rpc.posts.create_post(json_body(request), actor=self._actor(request))
         return 201, location(request, f"/posts/{post['id']}"), post
 
     @route("GET", "/posts")
-    def list_posts(self, request: Request):
+    def list_posts(self, request: Request) -> Reply:
         return self.rpc.posts.list_posts(
             page=request.args.get("page", 1), limit=request.args.get("limit", 20),
             author_id=request.args.get("author_id"))
 
     @route("GET", "/posts/<string:post_id>", cached="post")
-    def get_post(self, request: Request, post_id: str):
+    def get_post(self, request: Request, post_id: str) -> Reply:
         return self._cached(request, "post", post_id, lambda: self.rpc.posts.get_post(post_id))
 
     @route("PATCH", "/posts/<string:post_id>")
-    def update_post(self, request: Request, post_id: str):
+    def update_post(self, request: Request, post_id: str) -> Reply:
         actor = self._actor(request)
         post = self.rpc.posts.update_post(post_id, json_body(request), actor=actor)
         self._invalidate_now("post", post["id"])
         return post
 
     @route("DELETE", "/posts/<string:post_id>")
-    def delete_post(self, request: Request, post_id: str):
+    def delete_post(self, request: Request, post_id: str) -> Reply:
         self.rpc.posts.delete_post(post_id, actor=self._actor(request))
         self._invalidate_now("post", post_id)
         return 204, None
 
     @route("POST", "/posts/<string:post_id>/comments")
-    def add_comment(self, request: Request, post_id: str):
+    def add_comment(self, request: Request, post_id: str) -> Reply:
         actor = self._actor(request)
         return 201, self.rpc.posts.add_comment(post_id, json_body(request), actor=actor)
 
     @route("GET", "/posts/<string:post_id>/comments")
-    def list_comments(self, request: Request, post_id: str):
+    def list_comments(self, request: Request, post_id: str) -> Reply:
         return self.rpc.posts.list_comments(
             post_id, page=request.args.get("page", 1), limit=request.args.get("limit", 20))
 
     @route("DELETE", "/posts/<string:post_id>/comments/<string:comment_id>")
-    def delete_comment(self, request: Request, post_id: str, comment_id: str):
+    def delete_comment(self, request: Request, post_id: str, comment_id: str) -> Reply:
         self.rpc.posts.delete_comment(post_id, comment_id, actor=self._actor(request))
         return 204, None
 
     # --- products ------------------------------------------------------------------
 
     @route("GET", "/products", cached_listing="product")
-    def list_products(self, request: Request):
+    def list_products(self, request: Request) -> Reply:
         # One dict, not keywords: a parameter named like Python's own ("self") stays data.
         return self._cache().serve_listing(
             request, "product", lambda: self.rpc.products.list_products(query=dict(request.args)))
 
     @route("GET", "/products/<string:product_id>", cached="product")
-    def get_product(self, request: Request, product_id: str):
+    def get_product(self, request: Request, product_id: str) -> Reply:
         return self._cached(request, "product", product_id,
                             lambda: self.rpc.products.get_product(product_id))
 
     @route("POST", "/products")
-    def create_product(self, request: Request):
+    def create_product(self, request: Request) -> Reply:
         product = self.rpc.products.create_product(json_body(request), actor=self._actor(request))
         self._invalidate_now("product", product["id"])
         return 201, location(request, f"/products/{product['id']}"), product
 
     @route("PATCH", "/products/<string:product_id>")
-    def update_product(self, request: Request, product_id: str):
+    def update_product(self, request: Request, product_id: str) -> Reply:
         actor = self._actor(request)
         product = self.rpc.products.update_product(product_id, json_body(request), actor=actor)
         self._invalidate_now("product", product["id"])
         return product
 
     @route("DELETE", "/products/<string:product_id>")
-    def delete_product(self, request: Request, product_id: str):
+    def delete_product(self, request: Request, product_id: str) -> Reply:
         self.rpc.products.delete_product(product_id, actor=self._actor(request))
         self._invalidate_now("product", product_id)
         return 204, None
@@ -183,7 +186,7 @@ class GatewayService(ShopService):
     # --- orders --------------------------------------------------------------------
 
     @route("POST", "/orders")
-    def place_order(self, request: Request):
+    def place_order(self, request: Request) -> Reply:
         placed = self.rpc.orders.place_order(
             json_body(request), actor=self._actor(request),
             idempotency_key=request.headers.get("Idempotency-Key"))
@@ -193,26 +196,26 @@ class GatewayService(ShopService):
         return 201, location(request, f"/orders/{order['id']}"), order
 
     @route("GET", "/orders")
-    def list_orders(self, request: Request):
+    def list_orders(self, request: Request) -> Reply:
         return self.rpc.orders.list_orders(
             self._actor(request), page=request.args.get("page", 1),
             limit=request.args.get("limit", 20), status=request.args.get("status"),
             user_id=request.args.get("user_id"))
 
     @route("GET", "/orders/<string:order_id>")
-    def get_order(self, request: Request, order_id: str):
+    def get_order(self, request: Request, order_id: str) -> Reply:
         return self.rpc.orders.get_order(order_id, actor=self._actor(request))
 
     @route("GET", "/orders/<string:order_id>/details")
-    def get_order_details(self, request: Request, order_id: str):
+    def get_order_details(self, request: Request, order_id: str) -> Reply:
         return self.rpc.orders.get_order_details(order_id, actor=self._actor(request))
 
     @route("POST", "/orders/<string:order_id>/cancel")
-    def cancel_order(self, request: Request, order_id: str):
+    def cancel_order(self, request: Request, order_id: str) -> Reply:
         return self.rpc.orders.cancel_order(order_id, actor=self._actor(request))
 
     @route("POST", "/orders/<string:order_id>/status")
-    def set_order_status(self, request: Request, order_id: str):
+    def set_order_status(self, request: Request, order_id: str) -> Reply:
         actor = self._actor(request)
         return self.rpc.orders.set_status(order_id, json_body(request).get("status"),
                                           actor=actor)
@@ -220,64 +223,64 @@ class GatewayService(ShopService):
     # --- notifications -------------------------------------------------------------
 
     @route("GET", "/notifications")
-    def list_notifications(self, request: Request):
+    def list_notifications(self, request: Request) -> Reply:
         return self.rpc.notifications.list_notifications(
             self._actor(request), unread=request.args.get("unread", False),
             page=request.args.get("page", 1), limit=request.args.get("limit", 20))
 
     @route("POST", "/notifications/<string:notification_id>/read")
-    def mark_notification_read(self, request: Request, notification_id: str):
+    def mark_notification_read(self, request: Request, notification_id: str) -> Reply:
         return self.rpc.notifications.mark_read(notification_id, actor=self._actor(request))
 
     @route("POST", "/notifications/read-all")
-    def mark_all_notifications_read(self, request: Request):
+    def mark_all_notifications_read(self, request: Request) -> Reply:
         return self.rpc.notifications.mark_all_read(self._actor(request))
 
     # --- keeping the cache and the revocations true to the services --------------
 
     @event_handler("users", "user_deleted", handler_type=BROADCAST, reliable_delivery=False)
-    def remember_deleted_user(self, payload: dict) -> None:
+    def remember_deleted_user(self, payload: dict[str, Any]) -> None:
         """Every gateway process stops accepting a deleted user's tokens at once."""
         self._revocations().remember(payload["id"])
 
     @event_handler("users", "user_deleted")
-    def forget_deleted_user(self, payload: dict) -> None:
+    def forget_deleted_user(self, payload: dict[str, Any]) -> None:
         """Records the revocation for gateways started later, and drops the cached profile."""
         self._revocations().revoke(payload["id"])
         self._forget("user", payload["id"])
 
     @event_handler("users", "user_updated")
-    def forget_updated_user(self, payload: dict) -> None:
+    def forget_updated_user(self, payload: dict[str, Any]) -> None:
         self._forget("user", payload["id"])
 
     @event_handler("posts", "post_updated")
-    def forget_updated_post(self, payload: dict) -> None:
+    def forget_updated_post(self, payload: dict[str, Any]) -> None:
         self._forget("post", payload["id"])
 
     @event_handler("posts", "post_deleted")
-    def forget_deleted_post(self, payload: dict) -> None:
+    def forget_deleted_post(self, payload: dict[str, Any]) -> None:
         self._forget("post", payload["id"])
 
     @event_handler("products", "product_created")
-    def forget_listings_of_new_product(self, payload: dict) -> None:
+    def forget_listings_of_new_product(self, payload: dict[str, Any]) -> None:
         self._cache().invalidate_listings("product")
 
     @event_handler("products", "product_updated")
-    def forget_updated_product(self, payload: dict) -> None:
+    def forget_updated_product(self, payload: dict[str, Any]) -> None:
         self._forget("product", payload["id"])
 
     @event_handler("products", "product_deleted")
-    def forget_deleted_product(self, payload: dict) -> None:
+    def forget_deleted_product(self, payload: dict[str, Any]) -> None:
         self._forget("product", payload["id"])
 
     # --- the gateway itself ------------------------------------------------------
 
     @route("GET", "/health")
-    def health(self, request: Request):
+    def health(self, request: Request) -> Reply:
         return {"status": "ok"}
 
     @route("GET", "/health/services")
-    def health_of_services(self, request: Request):
+    def health_of_services(self, request: Request) -> Reply:
         probes = self.rpc.with_timeout(HEALTH_TIMEOUT_SECONDS)
         started = time.monotonic()
         replies = {name: self._send_probe(probes, name) for name in BACKENDS}
@@ -287,24 +290,24 @@ class GatewayService(ShopService):
                                            "services": services}
 
     @route("GET", "/metrics")
-    def prometheus_metrics(self, request: Request):
+    def prometheus_metrics(self, request: Request) -> Reply:
         body, content_type = metrics.exposition()
         return Response(body, status=200, content_type=content_type)
 
     @route("GET", "/openapi.json")
-    def openapi(self, request: Request):
+    def openapi(self, request: Request) -> Reply:
         return openapi_document()
 
     @route("GET", "/docs")
-    def docs_page(self, request: Request):
+    def docs_page(self, request: Request) -> Reply:
         return docs.page()
 
     @route("GET", "/docs/static/<string:name>")
-    def docs_file(self, request: Request, name: str):
+    def docs_file(self, request: Request, name: str) -> Reply:
         return docs.static_file(name)
 
     @route("GET", "/info")
-    def info(self, request: Request):
+    def info(self, request: Request) -> Reply:
         return {"name": "nameko-shop", "version": shop.__version__,
                 "uptime_seconds": round(self.uptime, 1), "services": list(BACKENDS)}
 
@@ -315,7 +318,8 @@ class GatewayService(ShopService):
             self.redis, int(self.config.get("CACHE_TTL_SECONDS", DEFAULT_CACHE_TTL_SECONDS)),
             enabled=bool(self.config.get("CACHE_ENABLED", True)))
 
-    def _cached(self, request: Request, kind: str, resource_id: str, fetch):
+    def _cached(self, request: Request, kind: str, resource_id: str,
+                fetch: Callable[[], dict[str, Any]]) -> Response:
         key = canonical_id(resource_id)
         if key is None:  # cannot name anything: let the service say 404
             return respond_with_etag(request, to_json(fetch()), "MISS")
@@ -343,18 +347,19 @@ class GatewayService(ShopService):
     def _revocations(self) -> Revocations:
         return Revocations(self.redis, self.tokens, self.revoked)
 
-    def _actor(self, request: Request, required: bool = True) -> dict | None:
-        return actor_from_request(request, self._revocations(), required)
+    def _actor(self, request: Request) -> dict[str, Any]:
+        return actor_from_request(request, self._revocations())
 
     @staticmethod
-    def _send_probe(probes, service_name: str):
+    def _send_probe(probes: ServicesProxy, service_name: str) -> DeadlineReply | ShopError:
         try:
-            return getattr(probes, service_name).health.call_async()
+            reply: DeadlineReply = getattr(probes, service_name).health.call_async()
+            return reply
         except ShopError as error:  # no instance of the service is running
             return error
 
     @staticmethod
-    def _probe_result(reply, started: float) -> dict:
+    def _probe_result(reply: DeadlineReply | ShopError, started: float) -> dict[str, Any]:
         try:
             if isinstance(reply, ShopError):
                 raise reply

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import smtplib
 from email.message import EmailMessage
+from typing import Protocol
 
 from nameko.exceptions import ConfigurationError
 from nameko.extensions import DependencyProvider
@@ -14,6 +15,11 @@ log = logging.getLogger(__name__)
 
 class DeliveryFailed(Exception):
     """The notification could not be delivered now; it stays stored and is retried."""
+
+
+class Sender(Protocol):
+    def send(self, email: str | None, title: str, body: str) -> None:
+        """Delivers one notification; raises DeliveryFailed when it cannot now."""
 
 
 class LogSender:
@@ -45,6 +51,7 @@ class NotificationSender(DependencyProvider):
     def setup(self) -> None:
         config = self.container.config
         kind = config.get("NOTIFICATION_SENDER", "log")
+        self.sender: Sender
         if kind == "log":
             self.sender = LogSender()
         elif kind == "smtp":

@@ -119,7 +119,7 @@ class OrdersService(health.DatabaseHealth):
         buyer = self.rpc.users.get_user.call_async(order.user_id)
         products = {item.product_id: self.rpc.products.get_product.call_async(item.product_id)
                     for item in order.items}
-        unavailable = set()
+        unavailable: set[str] = set()
         return {
             "order": ORDER.dump(order),
             "buyer": _settle(buyer, "users", unavailable),

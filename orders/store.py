@@ -9,13 +9,14 @@ from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.engine import Connection
 
 from orders.models import Order, OrderItem
+from shop.database import table_of
 from shop.money import from_cents
 
 PENDING, PLACED, FAILED, CANCELLED = "pending", "placed", "failed", "cancelled"
 # Orders that are not (yet, or ever) placed: saga state that no buyer or admin sees.
 HIDDEN = (PENDING, FAILED)
 
-ORDERS, ITEMS = Order.__table__, OrderItem.__table__
+ORDERS, ITEMS = table_of(Order), table_of(OrderItem)
 BY_ID = select(ORDERS).where(ORDERS.c.id == bindparam("order_id"),
                              ORDERS.c.status.not_in(HIDDEN))
 BY_KEY = select(ORDERS).where(ORDERS.c.user_id == bindparam("user_id"),
@@ -47,7 +48,7 @@ def read(connection: Connection, order_id: str) -> dict | None:
 def read_page(connection: Connection, matching: Select, paging: dict) -> tuple[list[dict], int]:
     """One page of the orders matching, newest first, with their items; and the total."""
     matching = matching.where(ORDERS.c.status.not_in(HIDDEN))
-    total = connection.scalar(select(func.count()).select_from(matching.subquery()))
+    total = connection.scalar(select(func.count()).select_from(matching.subquery())) or 0
     orders = connection.execute(matching.order_by(ORDERS.c.created_at.desc(), ORDERS.c.id)
                                 .offset((paging["page"] - 1) * paging["limit"])
                                 .limit(paging["limit"])).mappings().all()

@@ -136,5 +136,6 @@ def release(engine: Engine, order_id: str) -> list[StockChange]:
                 .where(ReservationItem.order_id == order_id)).all():
             after = connection.scalar(GIVE_BACK_ONE, {"product_id": product_id,
                                                       "quantity": quantity})
-            changes.append(StockChange(product_id, "", after - quantity, after))
+            if after is not None:  # None: the product is gone, and its stock with it
+                changes.append(StockChange(product_id, "", after - quantity, after))
         return changes

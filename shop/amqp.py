@@ -14,14 +14,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
+import amqp
 import eventlet
 import kombu.serialization
 from amqp import Message
 from eventlet.event import Event
 from eventlet.semaphore import Semaphore
-from kombu import Connection
+from kombu.connection import Connection
 from nameko import constants
 from nameko.extensions import SharedExtension
 
@@ -41,7 +42,7 @@ class BrokerUnreachable(ConnectionError):
 
 
 class LinkUser(Protocol):
-    def on_connected(self, connection) -> None:
+    def on_connected(self, connection: amqp.Connection) -> None:
         """Declares what this user needs on a new connection (the reader is not yet
         running, so synchronous AMQP methods are safe here)."""
 
@@ -49,7 +50,7 @@ class LinkUser(Protocol):
         """Fails whatever this user still waits for on the lost connection."""
 
 
-def encode(payload, serializer: str) -> tuple[bytes, dict]:
+def encode(payload: object, serializer: str) -> tuple[bytes, dict[str, Any]]:
     """The body and content properties of a payload, as kombu's serializers make them."""
     content_type, content_encoding, body = kombu.serialization.dumps(payload, serializer)
     if isinstance(body, str):
@@ -57,7 +58,7 @@ def encode(payload, serializer: str) -> tuple[bytes, dict]:
     return body, {"content_type": content_type, "content_encoding": content_encoding}
 
 
-def decode(message: Message):
+def decode(message: Message) -> Any:
     return kombu.serialization.loads(
         message.body, message.properties.get("content_type"),
         message.properties.get("content_encoding"), accept=None)
@@ -67,7 +68,7 @@ class BrokerLink(SharedExtension):
     """The container's one publishing connection: a confirmed channel (requests, events)
     and a plain one (RPC replies), kept up by one reader green thread."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.users: list[LinkUser] = []
         # delivery tag -> (on_confirm, correlation id); correlation id -> on_return
@@ -75,11 +76,12 @@ class BrokerLink(SharedExtension):
         self._returnable: dict[str, Callable[[], None]] = {}
         self._write = Semaphore()
         self._ready = Event()
-        self._connection = None
-        self._confirmed = self._plain = None
+        self._connection: amqp.Connection | None = None
+        self._confirmed: amqp.Channel | None = None
+        self._plain: amqp.Channel | None = None
         self._next_tag = 1
         self._running = False
-        self._reader = None
+        self._reader: eventlet.greenthread.GreenThread | None = None
 
     def setup(self) -> None:
         config = self.container.config
@@ -129,7 +131,7 @@ class BrokerLink(SharedExtension):
         if not self._ready.ready():
             with eventlet.Timeout(max(timeout, 0), False):
                 self._ready.wait()
-        return self._ready.ready()
+        return bool(self._ready.ready())
 
     def publish(self, message: Message, exchange: str, routing_key: str,
                 mandatory: bool = False, on_confirm: Callable[[bool], None] | None = None,
@@ -201,6 +203,7 @@ class BrokerLink(SharedExtension):
 
     def _read(self) -> None:
         connection = self._connection
+        assert connection is not None, "_connect() came first"
         ticked = time.monotonic()
         while self._running:
             try:
@@ -235,12 +238,15 @@ class BrokerLink(SharedExtension):
     def _settle(self, tag: int, multiple: bool, taken: bool) -> None:
         tags = [tag] if not multiple else [t for t in self._unconfirmed if t <= tag]
         for settled in tags:
-            on_confirm, correlation_id = self._unconfirmed.pop(settled, (None, None))
-            self._returnable.pop(correlation_id, None)  # a return comes before the ack
-            if on_confirm is not None:
-                on_confirm(taken)
+            if settled not in self._unconfirmed:
+                continue
+            on_confirm, correlation_id = self._unconfirmed.pop(settled)
+            if correlation_id is not None:
+                self._returnable.pop(correlation_id, None)  # a return comes before the ack
+            on_confirm(taken)
 
-    def _on_return(self, error, exchange: str, routing_key: str, message: Message) -> None:
+    def _on_return(self, error: Exception, exchange: str, routing_key: str,
+                   message: Message) -> None:
         on_return = self._returnable.pop(message.properties.get("correlation_id"), None)
         if on_return is not None:
             on_return()
@@ -249,8 +255,8 @@ class BrokerLink(SharedExtension):
                         exchange, routing_key, error)
 
 
-def make_message(payload, serializer: str, delivery_mode: int, headers: dict,
-                 **properties) -> Message:
+def make_message(payload: object, serializer: str, delivery_mode: int,
+                 headers: dict[str, Any], **properties: Any) -> Message:
     body, content = encode(payload, serializer)
     return Message(body, delivery_mode=delivery_mode, application_headers=headers,
                    **content, **properties)

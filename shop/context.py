@@ -7,9 +7,14 @@ import json
 import logging
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from eventlet.corolocal import local
+from nameko.containers import WorkerContext
 from nameko.extensions import DependencyProvider
+
+if TYPE_CHECKING:
+    from _typeshed import ExcInfo
 
 REQUEST_ID_KEY = "request_id"
 NO_REQUEST = "-"
@@ -70,11 +75,12 @@ class RequestContext(DependencyProvider):
     def setup(self) -> None:
         _process["service"] = self.container.service_name
 
-    def worker_setup(self, worker_ctx) -> None:
+    def worker_setup(self, worker_ctx: WorkerContext) -> None:
         bind_request_id(worker_ctx.context_data.get(REQUEST_ID_KEY))
         _current.started = time.monotonic()
 
-    def worker_result(self, worker_ctx, result=None, exc_info=None) -> None:
+    def worker_result(self, worker_ctx: WorkerContext, result: object = None,
+                      exc_info: ExcInfo | None = None) -> None:
         elapsed_ms = (time.monotonic() - getattr(_current, "started", time.monotonic())) * 1000
         outcome = "ok" if exc_info is None else f"raised {exc_info[0].__name__}"
         log.info("%s.%s %s in %.1f ms", worker_ctx.service_name,
@@ -82,8 +88,8 @@ class RequestContext(DependencyProvider):
                  extra={"duration_ms": round(elapsed_ms, 2),
                         "entrypoint": worker_ctx.entrypoint.method_name})
 
-    def worker_teardown(self, worker_ctx) -> None:
+    def worker_teardown(self, worker_ctx: WorkerContext) -> None:
         bind_request_id(None)
 
-    def get_dependency(self, worker_ctx) -> str:
+    def get_dependency(self, worker_ctx: WorkerContext) -> str:
         return worker_ctx.context_data.get(REQUEST_ID_KEY) or NO_REQUEST

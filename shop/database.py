@@ -6,22 +6,36 @@ Tables are made by each service's migrations (`python -m shop.migrate`), not her
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import nameko_sqlalchemy
 from marshmallow import Schema
-from sqlalchemy import Executable, Insert, Row, Select, create_engine, event, func, select
+from nameko.containers import WorkerContext
+from sqlalchemy import (
+    Connection,
+    Executable,
+    Insert,
+    Row,
+    Select,
+    Table,
+    create_engine,
+    event,
+    func,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import DeclarativeBase, Session
 
 from shop.schemas import no_such, page_of, parse_id
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 15
 
 log = logging.getLogger(__name__)
+Model = TypeVar("Model")
 
 
 class DatabaseWrapper(nameko_sqlalchemy.database.DatabaseWrapper):
@@ -34,27 +48,30 @@ class DatabaseWrapper(nameko_sqlalchemy.database.DatabaseWrapper):
       to the server that the hot paths do not pay. `.first()` and `.page()` read here.
     """
 
-    def __init__(self, session_factory, engine: Engine, autocommit: Engine | None = None):
+    def __init__(self, session_factory: Callable[[], Session], engine: Engine,
+                 autocommit: Engine | None = None) -> None:
         super().__init__(session_factory)
         self.engine = engine
         self.autocommit = autocommit or autocommit_engine(engine)
 
-    def get(self, model: type, raw_id: Any, what: str):
+    def get(self, model: type[Model], raw_id: Any, what: str) -> Model:
         """The ORM row of model with that id, or NotFound naming what was asked for."""
-        row = self.session.get(model, parse_id(raw_id, what))
+        row: Model | None = self.session.get(model, parse_id(raw_id, what))
         if row is None:
             raise no_such(what, raw_id)
         return row
 
-    def first(self, statement: Executable, **params) -> Row | None:
+    def first(self, statement: Executable, **params: Any) -> Row[Any] | None:
         with self.autocommit.connect() as connection:
             return connection.execute(statement, params).first()
 
-    def page(self, matching: Select, order_by: tuple, paging: dict, schema: Schema) -> dict:
+    def page(self, matching: Select[Any], order_by: tuple[Any, ...], paging: dict[str, Any],
+             schema: Schema) -> dict[str, Any]:
         """One page of matching rows, dumped with schema (a Core row's columns by name),
         with the total count; on one connection, no ORM objects."""
         with self.autocommit.connect() as connection:
-            total = connection.scalar(select(func.count()).select_from(matching.subquery()))
+            total = connection.scalar(
+                select(func.count()).select_from(matching.subquery())) or 0
             rows = connection.execute(matching.order_by(*order_by)
                                       .offset((paging["page"] - 1) * paging["limit"])
                                       .limit(paging["limit"]))
@@ -75,8 +92,12 @@ class Database(nameko_sqlalchemy.Database):
     other processes.
     """
 
+    if TYPE_CHECKING:  # what a worker finds in the attribute: nameko injects it
+        def __get__(self, instance: object,
+                    owner: type | None = None) -> DatabaseWrapper: ...
+
     def setup(self) -> None:
-        self.engine_options = {
+        self.engine_options: dict[str, Any] = {
             "pool_size": self.container.max_workers,
             "max_overflow": 0,
             **self.engine_options,
@@ -107,12 +128,12 @@ class Database(nameko_sqlalchemy.Database):
         self.autocommit.dispose()
         super().kill()
 
-    def get_dependency(self, worker_ctx) -> DatabaseWrapper:
+    def get_dependency(self, worker_ctx: WorkerContext) -> DatabaseWrapper:
         db = DatabaseWrapper(self.Session, self.engine, self.autocommit)
         self.dbs[worker_ctx] = db
         return db
 
-    def worker_teardown(self, worker_ctx) -> None:
+    def worker_teardown(self, worker_ctx: WorkerContext) -> None:
         """Closes the worker's session. When the database went away mid-transaction the
         closing rollback fails too; that must cost the dead connection (SQLAlchemy drops
         it from the pool), not the service: nameko kills a container whose teardown
@@ -143,26 +164,34 @@ def make_psycopg2_green() -> None:
         psycogreen.eventlet.patch_psycopg()
 
 
-def _tune_sqlite(dbapi_connection, _record) -> None:
+def _tune_sqlite(dbapi_connection: Any, _record: object) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
 
-def insert_unless_present(connection, table) -> Insert:
+def insert_unless_present(connection: Connection, table: Table | type[DeclarativeBase]) -> Insert:
     """An INSERT that skips a row whose key is taken (rowcount 0) instead of failing,
     which on PostgreSQL would abort the whole transaction; a concurrent insert of the
     same key waits for the first to commit or roll back."""
     dialect = {"postgresql": postgresql, "sqlite": sqlite}[connection.dialect.name]
-    return dialect.insert(table).on_conflict_do_nothing()
+    statement: Insert = dialect.insert(table).on_conflict_do_nothing()
+    return statement
 
 
-def fetch_page(session: Session, matching: Select, order_by: tuple, paging: dict,
-               schema: type[Schema]) -> dict:
+def fetch_page(session: Session, matching: Select[Any], order_by: tuple[Any, ...],
+               paging: dict[str, Any], schema: type[Schema]) -> dict[str, Any]:
     """One page of matching rows, dumped with schema, with the total count."""
-    total = session.scalar(select(func.count()).select_from(matching.subquery()))
+    total = session.scalar(select(func.count()).select_from(matching.subquery())) or 0
     rows = session.scalars(matching.order_by(*order_by)
                            .offset((paging["page"] - 1) * paging["limit"])
                            .limit(paging["limit"]))
     return page_of(schema(many=True).dump(rows), paging["page"], paging["limit"], total)
+
+
+def table_of(model: type[DeclarativeBase]) -> Table:
+    """A mapped class's Table, for SQLAlchemy Core statements."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table

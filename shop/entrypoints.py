@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING, Any
 
+from kombu.message import Message
 from kombu.serialization import registry as serializers
+from nameko.containers import WorkerContext
 from nameko.exceptions import UnserializableValueError, serialize
 from nameko.rpc import Rpc, RpcConsumer, get_rpc_exchange
 
@@ -19,7 +22,11 @@ from shop.amqp import TRANSIENT, BrokerLink, BrokerUnreachable, make_message
 from shop.errors import DOMAIN_ERRORS, ShopError
 from shop.transient import SturdyQueueConsumer, as_unavailable, is_transient
 
+if TYPE_CHECKING:
+    from _typeshed import ExcInfo
+
 log = logging.getLogger(__name__)
+Outcome = tuple[Any, "ExcInfo | None"]  # what nameko's handle_result passes on
 
 
 class ReplyingConsumer(RpcConsumer):
@@ -36,7 +43,8 @@ class ReplyingConsumer(RpcConsumer):
         super().setup()
         self.exchange = get_rpc_exchange(self.container.config).name
 
-    def handle_result(self, message, result, exc_info):
+    def handle_result(self, message: Message, result: Any,
+                      exc_info: ExcInfo | None) -> Outcome:
         result, exc_info, payload = self._reply_payload(message, result, exc_info)
         properties = message.properties
         try:
@@ -52,7 +60,8 @@ class ReplyingConsumer(RpcConsumer):
         return result, exc_info
 
     @staticmethod
-    def _reply_payload(message, result, exc_info):
+    def _reply_payload(message: Message, result: Any,
+                       exc_info: ExcInfo | None) -> tuple[Any, ExcInfo | None, dict[str, Any]]:
         """(result, exc_info, payload); a result that cannot be serialized becomes an
         UnserializableValueError instead of killing the container."""
         serializer = serializers.type_to_name[message.properties["content_type"]]
@@ -60,7 +69,8 @@ class ReplyingConsumer(RpcConsumer):
             serializers.dumps(result, serializer)
         except Exception:
             error = serialize(UnserializableValueError(result))
-            return None, sys.exc_info(), {"result": None, "error": error}
+            failure: ExcInfo = sys.exc_info()  # type: ignore[assignment]  # inside except
+            return None, failure, {"result": None, "error": error}
         error = serialize(exc_info[1]) if exc_info is not None else None
         return result, exc_info, {"result": result, "error": error}
 
@@ -71,12 +81,14 @@ class RpcMethod(Rpc):
 
     rpc_consumer = ReplyingConsumer()
 
-    def handle_result(self, message, worker_ctx, result, exc_info):
+    def handle_result(self, message: Message, worker_ctx: WorkerContext, result: Any,
+                      exc_info: ExcInfo | None) -> Outcome:
         if exc_info is not None and not isinstance(exc_info[1], ShopError) \
                 and is_transient(exc_info[1]):
             error = as_unavailable(self.container.service_name, exc_info[1])
             exc_info = (type(error), error, exc_info[2])
-        return super().handle_result(message, worker_ctx, result, exc_info)
+        outcome: Outcome = super().handle_result(message, worker_ctx, result, exc_info)
+        return outcome
 
 
 rpc = RpcMethod.decorator

@@ -7,6 +7,7 @@ remote call (not a generic RemoteError), with its message and details intact.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from nameko.exceptions import deserialize_to_instance
 
@@ -16,14 +17,14 @@ class ShopError(Exception):
 
     code = "ERROR"
 
-    def __init__(self, message: str, details: dict | str | None = None):
+    def __init__(self, message: str, details: dict[str, Any] | str | None = None):
         # nameko turns every argument that is not a string, list or dict into its str()
         # on the wire (numbers too), so details travel as JSON text and come back intact.
-        if isinstance(details, str):
-            details = json.loads(details)
-        super().__init__(*([message] if details is None else [message, json.dumps(details)]))
+        decoded: dict[str, Any] | None = (json.loads(details) if isinstance(details, str)
+                                          else details)
+        super().__init__(*([message] if decoded is None else [message, json.dumps(decoded)]))
         self.message = message
-        self.details = details
+        self.details = decoded
 
     def __str__(self) -> str:
         return self.message

@@ -8,6 +8,11 @@ messages are in flight on the same channel.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import amqp
+from nameko.containers import WorkerContext
 from nameko.extensions import DependencyProvider
 from nameko.messaging import HeaderEncoder
 from nameko.standalone.events import get_event_exchange
@@ -15,6 +20,7 @@ from nameko.standalone.events import get_event_exchange
 from shop.amqp import PERSISTENT, BrokerLink, make_message
 
 DEFAULT_CONFIRM_SECONDS = 10.0
+Dispatch = Callable[[str, Any], None]  # (event type, payload)
 
 
 class EventDispatcher(DependencyProvider, HeaderEncoder):
@@ -24,6 +30,9 @@ class EventDispatcher(DependencyProvider, HeaderEncoder):
 
     link = BrokerLink()
 
+    if TYPE_CHECKING:  # what a worker finds in the attribute: nameko injects it
+        def __get__(self, instance: object, owner: type | None = None) -> Dispatch: ...
+
     def setup(self) -> None:
         config = self.container.config
         self.exchange = get_event_exchange(self.container.service_name, config)
@@ -31,7 +40,7 @@ class EventDispatcher(DependencyProvider, HeaderEncoder):
                                                 DEFAULT_CONFIRM_SECONDS))
         self.link.use(self)
 
-    def on_connected(self, connection) -> None:
+    def on_connected(self, connection: amqp.Connection) -> None:
         channel = connection.channel()
         self.exchange(channel).declare()
         channel.close()
@@ -39,10 +48,10 @@ class EventDispatcher(DependencyProvider, HeaderEncoder):
     def on_lost(self, error: Exception) -> None:
         """Nothing of its own to fail: the link fails the unconfirmed publishes."""
 
-    def get_dependency(self, worker_ctx):
+    def get_dependency(self, worker_ctx: WorkerContext) -> Dispatch:
         headers = self.get_message_headers(worker_ctx)
 
-        def dispatch(event_type: str, payload) -> None:
+        def dispatch(event_type: str, payload: object) -> None:
             self.link.publish_confirmed(
                 make_message(payload, self.link.serializer, PERSISTENT, headers),
                 self.exchange.name, event_type, self.confirm_seconds)

@@ -9,22 +9,23 @@ from __future__ import annotations
 import os
 import sys
 import urllib.request
+from typing import Any
 
 TIMEOUT_SECONDS = 3
 
 
-def gateway_answers(config: dict) -> bool:
+def gateway_answers(config: dict[str, Any]) -> bool:
     host, _, port = str(config["WEB_SERVER_ADDRESS"]).rpartition(":")
     host = "127.0.0.1" if host in ("", "0.0.0.0") else host
     with urllib.request.urlopen(f"http://{host}:{port}/health", timeout=TIMEOUT_SECONDS) as reply:
-        return reply.status == 200
+        return bool(reply.status == 200)
 
 
-def service_answers(config: dict, service: str) -> bool:
+def service_answers(config: dict[str, Any], service: str) -> bool:
     from nameko.standalone.rpc import ClusterRpcProxy
 
     with ClusterRpcProxy(config, timeout=TIMEOUT_SECONDS) as cluster:
-        return getattr(cluster, service).health() == {"status": "ok"}
+        return bool(getattr(cluster, service).health() == {"status": "ok"})
 
 
 def main(service: str) -> int:

@@ -13,6 +13,7 @@ import argparse
 import importlib
 import os
 from pathlib import Path
+from typing import Any
 
 import yaml
 from alembic import command, context
@@ -25,15 +26,16 @@ from sqlalchemy.pool import NullPool
 from shop.roster import BACKENDS
 
 
-def load_config(path: str) -> dict:
+def load_config(path: str) -> dict[str, Any]:
     """The config file as `nameko run` reads it, ${VAR:default} values included."""
     setup_yaml_parser()
     with open(path) as handle:
-        return yaml.safe_load(handle)
+        config: dict[str, Any] = yaml.safe_load(handle)
+    return config
 
 
-def database_url(config: dict, service: str) -> str:
-    return config["DB_URIS"][f"{service}:Base"]
+def database_url(config: dict[str, Any], service: str) -> str:
+    return str(config["DB_URIS"][f"{service}:Base"])
 
 
 def alembic_config(service: str, url: str) -> Config:
@@ -57,6 +59,7 @@ def ensure_sqlite_folder(url: str) -> None:
 def run_migrations(metadata: MetaData) -> None:
     """What every service's migrations/env.py does: migrate the configured database."""
     url = context.config.get_main_option("sqlalchemy.url")
+    assert url is not None, "alembic_config() sets sqlalchemy.url"
     engine = create_engine(url, poolclass=NullPool)
     with engine.connect() as connection:
         # Batch mode lets SQLite, which cannot ALTER most things, take the same scripts.

@@ -20,8 +20,12 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
+import amqp
 from eventlet.event import Event
+from nameko.containers import WorkerContext
 from nameko.exceptions import deserialize
 from nameko.extensions import DependencyProvider, SharedExtension
 from nameko.messaging import HeaderEncoder
@@ -36,16 +40,18 @@ INHERITED_SHARE = 0.8
 REPLY_QUEUE_PREFIX = "rpc.reply"
 
 log = logging.getLogger(__name__)
+# Told of every call's outcome: (service, method, seconds, error or None).
+Observer = Callable[[str, str, float, Exception | None], None]
 
 
 class PendingCall:
     """A call waiting for its reply: settled once, by a reply, a return or a lost link."""
 
-    def __init__(self, service_name: str):
+    def __init__(self, service_name: str) -> None:
         self.service_name = service_name
         self._settled = Event()
 
-    def reply(self, body: dict) -> None:
+    def reply(self, body: dict[str, Any]) -> None:
         if not self._settled.ready():
             self._settled.send(body)
 
@@ -53,9 +59,9 @@ class PendingCall:
         if not self._settled.ready():
             self._settled.send_exception(error)
 
-    def wait(self, timeout: float) -> dict | None:
+    def wait(self, timeout: float) -> dict[str, Any] | None:
         """The reply's body; None if none came within timeout."""
-        body = self._settled.wait(timeout)  # raises what fail() was given
+        body: dict[str, Any] = self._settled.wait(timeout)  # raises what fail() was given
         return body if self._settled.ready() else None
 
 
@@ -65,7 +71,7 @@ class RpcClient(SharedExtension):
 
     link = BrokerLink()
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.pending: dict[str, PendingCall] = {}
         self.reply_to: str | None = None
@@ -74,7 +80,7 @@ class RpcClient(SharedExtension):
         self.exchange = get_rpc_exchange(self.container.config)
         self.link.use(self)
 
-    def on_connected(self, connection) -> None:
+    def on_connected(self, connection: amqp.Connection) -> None:
         """A fresh reply queue on every connection: the old one died with the last."""
         channel = connection.channel()
         self.exchange(channel).declare()
@@ -90,7 +96,8 @@ class RpcClient(SharedExtension):
         for call in waiting.values():
             call.fail(_unreachable(call.service_name))
 
-    def call(self, service_name: str, method_name: str, args, kwargs, headers: dict,
+    def call(self, service_name: str, method_name: str, args: tuple[Any, ...],
+             kwargs: dict[str, Any], headers: dict[str, Any],
              timeout: float) -> tuple[str, PendingCall]:
         """Sends a request; returns its correlation id and the call awaiting its reply."""
         if not self.link.wait_ready(timeout):
@@ -102,10 +109,15 @@ class RpcClient(SharedExtension):
             correlation_id=correlation_id, reply_to=self.reply_to,
             expiration=str(max(int(timeout * 1000), 1)))
         self.pending[correlation_id] = call
+
+        def on_confirm(taken: bool) -> None:
+            if not taken:
+                self._fail(correlation_id, _unreachable)
+
         try:
             self.link.publish(
                 message, self.exchange.name, f"{service_name}.{method_name}", mandatory=True,
-                on_confirm=lambda taken: taken or self._fail(correlation_id, _unreachable),
+                on_confirm=on_confirm,
                 on_return=lambda: self._fail(correlation_id, _not_running))
         except BrokerUnreachable as error:
             self.forget(correlation_id)
@@ -116,7 +128,7 @@ class RpcClient(SharedExtension):
     def forget(self, correlation_id: str) -> None:
         self.pending.pop(correlation_id, None)
 
-    def _on_reply(self, message) -> None:
+    def _on_reply(self, message: amqp.Message) -> None:
         call = self.pending.pop(message.properties.get("correlation_id"), None)
         if call is None:
             log.debug("a reply for a call no longer awaited")
@@ -127,7 +139,8 @@ class RpcClient(SharedExtension):
             call.fail(ServiceUnavailable(f"An unreadable reply from {call.service_name}: "
                                          f"{error}", {"service": call.service_name}))
 
-    def _fail(self, correlation_id: str, error_for) -> None:
+    def _fail(self, correlation_id: str,
+              error_for: Callable[[str], ServiceUnavailable]) -> None:
         call = self.pending.pop(correlation_id, None)
         if call is not None:
             call.fail(error_for(call.service_name))
@@ -152,23 +165,27 @@ class DeadlineRpc(DependencyProvider):
 
     client = RpcClient()
 
-    def __init__(self, timeout: float | None = None, observe=None):
-        self.timeout = timeout
+    if TYPE_CHECKING:  # what a worker finds in the attribute: nameko injects it
+        def __get__(self, instance: object, owner: type | None = None) -> ServicesProxy: ...
+
+    def __init__(self, timeout: float | None = None, observe: Observer | None = None) -> None:
+        self.configured_timeout = timeout
         self.observe = observe
 
     def setup(self) -> None:
-        if self.timeout is None:
-            self.timeout = float(
-                self.container.config.get("RPC_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS))
+        self.timeout = float(self.container.config.get(
+            "RPC_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS)) \
+            if self.configured_timeout is None else self.configured_timeout
 
-    def get_dependency(self, worker_ctx) -> ServicesProxy:
+    def get_dependency(self, worker_ctx: WorkerContext) -> ServicesProxy:
         return ServicesProxy(worker_ctx, self.client, self.timeout, self.observe)
 
 
 class ServicesProxy:
     """`proxy.<service>.<method>(...)`, as in nameko shell."""
 
-    def __init__(self, worker_ctx, client: RpcClient, timeout: float, observe=None):
+    def __init__(self, worker_ctx: WorkerContext, client: RpcClient, timeout: float,
+                 observe: Observer | None = None) -> None:
         self._worker_ctx = worker_ctx
         self._client = client
         self.timeout = timeout
@@ -185,7 +202,7 @@ class ServicesProxy:
 
 
 class ServiceProxy:
-    def __init__(self, cluster: ServicesProxy, service_name: str):
+    def __init__(self, cluster: ServicesProxy, service_name: str) -> None:
         self._cluster = cluster
         self._service_name = service_name
 
@@ -198,15 +215,15 @@ class ServiceProxy:
 class MethodProxy(HeaderEncoder):
     """One remote method: call it for the result, or call_async for a DeadlineReply."""
 
-    def __init__(self, cluster: ServicesProxy, service_name: str, method_name: str):
+    def __init__(self, cluster: ServicesProxy, service_name: str, method_name: str) -> None:
         self.cluster = cluster
         self.service_name = service_name
         self.method_name = method_name
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.call_async(*args, **kwargs).result()
 
-    def call_async(self, *args, **kwargs) -> DeadlineReply:
+    def call_async(self, *args: Any, **kwargs: Any) -> DeadlineReply:
         started = time.monotonic()
         try:
             reply = self._send(args, kwargs)
@@ -227,10 +244,10 @@ class MethodProxy(HeaderEncoder):
         worker_ctx = self.cluster._worker_ctx
         inherited = worker_ctx.context_data.get(DEADLINE_KEY)
         if isinstance(worker_ctx.entrypoint, Rpc) and isinstance(inherited, (int, float)):
-            return min(self.cluster.timeout, (inherited - time.time()) * INHERITED_SHARE)
+            return min(self.cluster.timeout, (float(inherited) - time.time()) * INHERITED_SHARE)
         return self.cluster.timeout
 
-    def _send(self, args, kwargs) -> DeadlineReply:
+    def _send(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> DeadlineReply:
         timeout = self._remaining_seconds()
         if timeout <= 0:
             raise ServiceTimeout(f"No time left to call the {self.service_name} service.",
@@ -249,7 +266,7 @@ class DeadlineReply:
     started = 0.0
 
     def __init__(self, proxy: MethodProxy, call: PendingCall, correlation_id: str,
-                 deadline: float, timeout: float):
+                 deadline: float, timeout: float) -> None:
         self.proxy = proxy
         self.call = call
         self.correlation_id = correlation_id
@@ -260,7 +277,7 @@ class DeadlineReply:
         """Stops waiting for the reply (for calls made only for their effect)."""
         self.proxy.cluster._client.forget(self.correlation_id)
 
-    def result(self):
+    def result(self) -> Any:
         try:
             result = self._result()
         except Exception as error:
@@ -269,7 +286,7 @@ class DeadlineReply:
         self.proxy.observed(self.started, None)
         return result
 
-    def _result(self):
+    def _result(self) -> Any:
         body = self.call.wait(max(self.deadline - time.monotonic(), 0))
         if body is None:
             self.forget()

@@ -34,7 +34,7 @@ def unstorable_text(data: Any) -> Any:
     return None
 
 
-def load(schema: Schema, data: Any) -> dict:
+def load(schema: Schema, data: Any) -> dict[str, Any]:
     """Validates data with schema, raising InvalidInput with per-field messages."""
     try:
         unstorable = unstorable_text(data)
@@ -44,7 +44,8 @@ def load(schema: Schema, data: Any) -> dict:
         raise InvalidInput("The input is not valid.", unstorable if isinstance(
             unstorable, dict) else {"_schema": unstorable})
     try:
-        return schema.load(data if data is not None else {})
+        loaded: dict[str, Any] = schema.load(data if data is not None else {})
+        return loaded
     except ValidationError as error:
         messages = error.messages if isinstance(error.messages, dict) else {
             "_schema": error.messages}
@@ -62,7 +63,7 @@ class PageSchema(Schema):
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
 
 
-def page_of(items: list, page: int, limit: int, total: int) -> dict:
+def page_of(items: list[Any], page: int, limit: int, total: int) -> dict[str, Any]:
     return {"items": items, "page": page, "limit": limit, "total": total}
 
 
@@ -73,29 +74,29 @@ class ActorSchema(Schema):
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
 
 
-def load_actor(actor: Any) -> dict:
+def load_actor(actor: Any) -> dict[str, Any]:
     """Validates an actor argument; a missing or malformed one may do nothing."""
     if actor is None:
         raise Forbidden("This action needs an actor: {'id': ..., 'role': ...}.")
     return load(ActorSchema(), actor)
 
 
-def is_admin(actor: dict) -> bool:
-    return actor["role"] == "admin"
+def is_admin(actor: dict[str, Any]) -> bool:
+    return bool(actor["role"] == "admin")
 
 
-def acts_for(actor: dict, owner_id: str) -> bool:
+def acts_for(actor: dict[str, Any], owner_id: str) -> bool:
     """True when actor is the owner or an admin: who may change the owner's things."""
     return is_admin(actor) or (actor["id"] is not None and actor["id"] == owner_id)
 
 
-def load_author(actor: Any) -> dict:
+def load_author(actor: Any) -> dict[str, Any]:
     """An actor who will own what it creates, so it must name a user id."""
-    actor = load_actor(actor)
-    if actor["id"] is None:
+    author = load_actor(actor)
+    if author["id"] is None:
         raise InvalidInput("Only a user can author this; give the actor an id.",
                            {"actor": ["An id is required."]})
-    return actor
+    return author
 
 
 def utcnow() -> datetime:
@@ -106,7 +107,8 @@ def utcnow() -> datetime:
 class UtcDateTime(fields.DateTime):
     """Dumps naive datetimes (stored as UTC) with their +00:00 offset."""
 
-    def _serialize(self, value, attr, obj, **kwargs):
+    def _serialize(self, value: datetime | None, attr: str | None, obj: Any,
+                   **kwargs: Any) -> str | float | None:
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return super()._serialize(value, attr, obj, **kwargs)

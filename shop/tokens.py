@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jwt
+from nameko.containers import WorkerContext
 from nameko.exceptions import ConfigurationError
 from nameko.extensions import DependencyProvider
 
@@ -29,7 +31,7 @@ class Tokens:
     lifetime: int
 
     @classmethod
-    def from_config(cls, config: dict) -> Tokens:
+    def from_config(cls, config: dict[str, Any]) -> Tokens:
         algorithm = config.get("JWT_ALGORITHM", "HS256")
         if algorithm not in ALGORITHMS:
             raise ConfigurationError(f"JWT_ALGORITHM must be one of {', '.join(ALGORITHMS)}")
@@ -58,7 +60,7 @@ class Tokens:
         }
         return jwt.encode(claims, self.secret, algorithm=self.algorithm)
 
-    def verify(self, token: str) -> dict:
+    def verify(self, token: str) -> dict[str, Any]:
         """Returns the claims of a valid token; raises Unauthorized for any other."""
         try:
             claims = jwt.decode(
@@ -85,7 +87,7 @@ def secret_weakness(secret: str) -> str | None:
     return None
 
 
-def _read_secret(config: dict) -> str:
+def _read_secret(config: dict[str, Any]) -> str:
     secret = config.get("JWT_SECRET") or ""
     if secret:
         return str(secret)
@@ -106,5 +108,5 @@ class TokenService(DependencyProvider):
     def setup(self) -> None:
         self.tokens = Tokens.from_config(self.container.config)
 
-    def get_dependency(self, worker_ctx) -> Tokens:
+    def get_dependency(self, worker_ctx: WorkerContext) -> Tokens:
         return self.tokens

@@ -8,11 +8,13 @@ event back to be handled again (after a pause) instead of dropping it.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import eventlet
 from amqp.exceptions import AMQPError
 from kombu.exceptions import KombuError
 from kombu.exceptions import OperationalError as BrokerError
+from kombu.message import Message
 from nameko.events import EventHandler
 from nameko.messaging import QueueConsumer
 from redis import ConnectionError as RedisConnectionError
@@ -21,6 +23,9 @@ from sqlalchemy.exc import InterfaceError as DatabaseInterfaceError
 from sqlalchemy.exc import OperationalError as DatabaseError
 
 from shop.errors import ServiceTimeout, ServiceUnavailable
+
+if TYPE_CHECKING:
+    from _typeshed import ExcInfo
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +55,13 @@ class SturdyQueueConsumer(QueueConsumer):
     nameko's own consumer lets the error escape instead, which kills the whole service.
     """
 
-    def ack_message(self, message) -> None:
+    def ack_message(self, message: Message) -> None:
         try:
             super().ack_message(message)
         except BROKER_GONE as error:
             log.warning("could not ack a message, the broker will deliver it again: %s", error)
 
-    def requeue_message(self, message) -> None:
+    def requeue_message(self, message: Message) -> None:
         try:
             super().requeue_message(message)
         except BROKER_GONE as error:
@@ -72,7 +77,8 @@ class RetryingEventHandler(EventHandler):
 
     queue_consumer = SturdyQueueConsumer()
 
-    def handle_message_processed(self, message, result=None, exc_info=None):
+    def handle_message_processed(self, message: Message, result: object = None,
+                                 exc_info: ExcInfo | None = None) -> None:
         if exc_info is not None and is_transient(exc_info[1]):
             log.warning("%s will be handled again: %s", self.method_name,
                         str(exc_info[1]).splitlines()[0][:200])

@@ -69,6 +69,7 @@ class ScratchDatabases:
                         for name in BACKENDS))
 
     def _run(self, *statements: str) -> None:
+        assert self.server is not None, "only PostgreSQL scratch databases run statements"
         engine = create_engine(self.server, poolclass=NullPool, isolation_level="AUTOCOMMIT")
         with engine.connect() as connection:
             for statement in statements:

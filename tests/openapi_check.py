@@ -5,7 +5,7 @@ from functools import cache
 
 from jsonschema import Draft202012Validator
 
-from gateway.http import API_PREFIX
+from gateway.access import API_PREFIX
 from gateway.openapi import openapi_document
 
 

@@ -157,6 +157,7 @@ def test_a_lost_broker_connection_fails_waiting_calls_at_once_and_calls_resume(
     caller = container_factory(PatientCaller, config)
     caller.start()
     link = next(ext for ext in caller.subextensions if isinstance(ext, BrokerLink))
+    assert link._connection is not None
     port = link._connection.sock.getsockname()[1]
     with entrypoint_hook(caller, "call") as call:
         connection = connection_on_port(rabbit_manager, port)

@@ -82,7 +82,7 @@ def forge(**claims):
 
 
 @pytest.mark.parametrize("authorization", [
-    "Bearer " + jwt.encode(forge(), None, algorithm="none"),
+    "Bearer " + jwt.encode(forge(), "", algorithm="none"),
     "Bearer " + jwt.encode(forge(), "a guessed secret that is long enough 0123", "HS256"),
     "Bearer " + jwt.encode(forge(exp=int(time.time()) - 5), TEST_JWT_SECRET, "HS256"),
     "Bearer " + jwt.encode(forge(aud="another-api"), TEST_JWT_SECRET, "HS256"),

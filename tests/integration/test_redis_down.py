@@ -13,9 +13,14 @@ import redis
 from nameko.testing.utils import find_free_port
 
 
+class RedisProcess(subprocess.Popen[bytes]):
+    port: int
+
+
 def start_redis(port, tmp_path):
-    process = subprocess.Popen(
-        [shutil.which("redis-server"), "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+    process = RedisProcess(
+        [shutil.which("redis-server") or "redis-server", "--bind", "127.0.0.1", "--port",
+         str(port), "--save", "",
          "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
     client = redis.Redis(port=port)
     for _ in range(100):

@@ -33,7 +33,7 @@ def two_users_and_adas_things(api):
         "items": [{"product_id": product["id"], "quantity": 1}],
         "shipping_address": ADDRESS}).json()
     deadline = time.monotonic() + 3
-    notifications = []
+    notifications: list[dict] = []
     while not notifications and time.monotonic() < deadline:
         notifications = api.http.get("/notifications", headers=ada_auth).json()["items"]
     assert notifications, "ada's welcome notification never came"
@@ -78,6 +78,7 @@ def test_no_route_with_an_id_gives_another_user_anything(api, two_users_and_adas
 
 def test_another_users_profile_shows_no_email(api, two_users_and_adas_things):
     t = two_users_and_adas_things
+    auth: dict[str, str]
     for auth in (t["bob_auth"], {}):
         response = api.http.get(f"/users/{t['ada']['id']}", headers=auth)
         assert response.status_code == 200

@@ -3,7 +3,6 @@
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -15,52 +14,43 @@ import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.utils import find_free_port
 
+from devstack.processes import ROOT, ManagedProcess, nameko_run
+from devstack.servers import Settings, Stack
 from shop.roster import entry
 from tests.conftest import TEST_JWT_SECRET, redis_uri_for_tests
 from tests.databases import ScratchDatabases
 
-ROOT = Path(__file__).resolve().parents[2]
-NAMEKO = str(Path(sys.executable).parent / "nameko")
 RPC_TIMEOUT_SECONDS = 2
 
 
 class Processes:
-    """Starts services as child processes and stops each by its PID."""
+    """One test's services, each a devstack ManagedProcess stopped by its PID."""
 
-    def __init__(self, env: dict, log_dir: Path):
+    def __init__(self, env: dict, run_dir: Path, base_url: str, rpc_config: dict):
         self.env = env
-        self.log_dir = log_dir
-        self.started: dict[str, subprocess.Popen] = {}
+        self.run_dir = run_dir
+        self.base_url = base_url
+        self.rpc_config = rpc_config
+        self.started: dict[str, ManagedProcess] = {}
 
-    def start(self, service: str, name: str | None = None, **env) -> subprocess.Popen:
-        return self.launch(name or service,
-                           [NAMEKO, "run", "--config", "config.yml", entry(service)], **env)
+    def start(self, service: str, name: str | None = None, **env) -> ManagedProcess:
+        return self.launch(name or service, nameko_run(entry(service)), **env)
 
-    def launch(self, name: str, argv: list[str], **env) -> subprocess.Popen:
-        log = open(self.log_dir / f"{name}.log", "wb")
-        process = subprocess.Popen(argv, cwd=ROOT, env={**self.env, **env}, stdout=log,
-                                   stderr=subprocess.STDOUT)
+    def launch(self, name: str, argv: list[str], **env) -> ManagedProcess:
+        process = ManagedProcess(name, argv, self.run_dir, env={**self.env, **env}).start()
         self.started[name] = process
         return process
 
     def log(self, name: str) -> str:
-        return (self.log_dir / f"{name}.log").read_text()
+        return self.started[name].log()
 
     def stop(self, service: str, timeout: float = 15) -> int:
-        process = self.started[service]
-        process.send_signal(signal.SIGTERM)
-        try:
-            return process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            raise
+        """Its exit code after SIGTERM; TimeoutExpired (and killed) if it hangs."""
+        return self.started[service].stop(timeout)
 
     def stop_all(self) -> None:
         for process in self.started.values():
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+            process.kill()
 
 
 @pytest.fixture
@@ -90,9 +80,8 @@ def processes(rabbit_config, tmp_path, redis_client, migrated_databases):
         "RUN_DIR": str(tmp_path),
         "PYTHONWARNINGS": "ignore::DeprecationWarning",
     }
-    group = Processes(env, tmp_path)
-    group.base_url = f"http://127.0.0.1:{port}"
-    group.rpc_config = {"AMQP_URI": rabbit_config["AMQP_URI"]}
+    group = Processes(env, tmp_path, f"http://127.0.0.1:{port}",
+                      {"AMQP_URI": rabbit_config["AMQP_URI"]})
     yield group
     group.stop_all()
 
@@ -129,13 +118,11 @@ class PrivateServer:
     and start again (the shared servers of `make test` are never touched)."""
 
     def __init__(self, kind: str, databases: tuple[str, ...] = ()):
-        from scripts.stack import ROOT as STACK_ROOT
-        from scripts.stack import Settings, Stack
 
         self.kind = kind
         self.databases = list(databases)
         # Under the project, not /tmp: PostgreSQL runs as its own user and must reach it.
-        self.run_dir = STACK_ROOT / ".run" / "private" / uuid.uuid4().hex[:12]
+        self.run_dir = ROOT / ".run" / "private" / uuid.uuid4().hex[:12]
         ports = {name: str(find_free_port()) for name in (
             "AMQP_PORT", "RABBIT_MANAGEMENT_PORT", "RABBIT_DIST_PORT", "POSTGRES_PORT")}
         self.stack = Stack(Settings.from_env({**os.environ, "RUN_DIR": str(self.run_dir),

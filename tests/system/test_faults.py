@@ -17,9 +17,9 @@ import eventlet
 import requests
 import sqlalchemy
 
+from devstack.processes import ROOT
 from shop.roster import SERVICES
 from tests.system.conftest import (
-    ROOT,
     RPC_TIMEOUT_SECONDS,
     PrivateServer,
     sign_up_and_in,
@@ -38,9 +38,10 @@ class Load:
         self.base_url = base_url
         # [(label, method, path, kwargs)], or callables returning one
         self.requests_to_send = requests_to_send
-        self.answers = collections.Counter()
-        self.lost = []  # no answer at all: connection refused, reset or timed out
-        self.slowest = collections.defaultdict(float)
+        self.answers: collections.Counter[tuple[str, int]] = collections.Counter()
+        # No answer at all: connection refused, reset or timed out.
+        self.lost: list[tuple[str, str]] = []
+        self.slowest: collections.defaultdict[str, float] = collections.defaultdict(float)
         self.running = False
 
     def client(self, index: int) -> None:
@@ -145,7 +146,7 @@ def count_rows(uri: str, sql: str) -> int:
     engine = sqlalchemy.create_engine(uri)
     try:
         with engine.connect() as connection:
-            return connection.execute(sqlalchemy.text(sql)).scalar()
+            return int(connection.execute(sqlalchemy.text(sql)).scalar() or 0)
     finally:
         engine.dispose()
 

@@ -74,6 +74,7 @@ def test_two_gateway_processes_share_one_rate_limit(processes):
 
 def launched_pids(processes, name: str) -> list[int]:
     line = re.search(r"gateway: \d+ processes, pids ([\d ]+)", processes.log(name))
+    assert line is not None, "the launcher logs its processes' pids"
     return [int(pid) for pid in line.group(1).split()]
 
 

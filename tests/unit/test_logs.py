@@ -19,7 +19,9 @@ def configured(monkeypatch):
         settings = load_config("config.yml")["LOGGING"]
         logging.config.dictConfig(settings)
         stream = io.StringIO()
-        logging.getLogger().handlers[0].setStream(stream)
+        handler = logging.getLogger().handlers[0]
+        assert isinstance(handler, logging.StreamHandler)
+        handler.setStream(stream)
         return stream
     yield configure
     logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})

@@ -4,7 +4,8 @@ import inspect
 
 from jsonschema import Draft202012Validator
 
-from gateway.http import Route, route_template
+from gateway.access import route_template
+from gateway.http import Route
 from gateway.openapi import OPERATIONS, openapi_document
 from gateway.service import GatewayService
 

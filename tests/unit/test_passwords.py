@@ -33,7 +33,11 @@ def test_checking_against_no_hash_still_runs_bcrypt(monkeypatch):
     passwords = Passwords(rounds=4)
     checked = []
     real_checkpw = bcrypt.checkpw
-    monkeypatch.setattr(bcrypt, "checkpw",
-                        lambda pw, hashed: checked.append(hashed) or real_checkpw(pw, hashed))
+
+    def checkpw(password, hashed):
+        checked.append(hashed)
+        return real_checkpw(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", checkpw)
     assert passwords.check("correct horse", None) is False
     assert checked == [passwords.dummy_hash.encode()]

@@ -1,13 +1,12 @@
-"""The stack script tells a RabbitMQ or Redis it can reuse from anything else on the port."""
+"""The local stack tells a RabbitMQ or Redis it can reuse from anything else on the port
+(the reuse of real ones: tests/integration/test_stack_reuse.py)."""
 
-import os
 import socket
 import threading
-from urllib.parse import urlparse
 
 import pytest
 
-from scripts import stack
+from devstack import servers as stack
 
 
 @pytest.fixture
@@ -43,13 +42,3 @@ def test_a_port_taken_by_something_else_stops_with_a_clear_message(tmp_path, imp
         stack.Stack(settings(tmp_path, REDIS_PORT=impostor_port)).ensure_redis()
     with pytest.raises(stack.StackError, match="AMQP_PORT"):
         stack.Stack(settings(tmp_path, AMQP_PORT=impostor_port)).ensure_rabbitmq(False)
-
-
-def test_a_running_redis_and_rabbitmq_are_reused_not_restarted(tmp_path, request):
-    redis_port = urlparse(os.environ.get("REDIS_URI", "redis://127.0.0.1:6379")).port
-    amqp_port = urlparse(request.config.getoption("RABBIT_AMQP_URI")).port
-    assert stack.is_redis(redis_port) and stack.is_rabbitmq(amqp_port)
-    local = stack.Stack(settings(tmp_path, REDIS_PORT=redis_port, AMQP_PORT=amqp_port))
-    local.ensure_redis()
-    local.ensure_rabbitmq(need_management=True)
-    assert local.started == []

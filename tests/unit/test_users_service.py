@@ -42,14 +42,14 @@ def test_create_user_normalises_email_and_never_returns_the_hash(service):
 def test_password_outside_8_to_72_bytes_is_invalid(service, password):
     with pytest.raises(InvalidInput) as error:
         new_user(service, password=password)
-    assert "password" in error.value.details
+    assert "password" in (error.value.details or {})
 
 
 def test_new_user_may_not_choose_a_role(service):
     with pytest.raises(InvalidInput) as error:
         service.create_user({"name": "eve", "email": "eve@example.com",
                              "password": "correct horse", "role": "admin"})
-    assert "role" in error.value.details
+    assert "role" in (error.value.details or {})
 
 
 @pytest.mark.parametrize("data", [None, "ada", [], {"name": "", "email": "x@y.z",
@@ -63,7 +63,7 @@ def test_names_and_emails_are_unique_whatever_their_case(service):
     new_user(service)
     with pytest.raises(Conflict) as error:
         new_user(service, name="ADA", email="ADA@example.com")
-    assert set(error.value.details) == {"name", "email"}
+    assert set(error.value.details or {}) == {"name", "email"}
 
 
 def test_sign_in_returns_a_token_the_gateway_accepts(service):

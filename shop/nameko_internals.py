@@ -1,0 +1,45 @@
+"""Every place nameko-shop leans on nameko beyond its documented API, in one module.
+
+nameko 2.14 offers no public hook for some things the shop needs (the web server's
+registered routes, for one), and the shop's extensions override methods nameko calls
+but does not document. Private attributes are read only here; the overridden methods
+are listed in OVERRIDDEN with the signatures they were written against. The unit test
+tests/unit/test_nameko_internals.py pins WRITTEN_FOR and those signatures, so moving
+to another nameko release fails loudly instead of breaking at run time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nameko.extensions import ProviderCollector
+from nameko.messaging import Consumer, QueueConsumer
+from nameko.rpc import Rpc, RpcConsumer
+from nameko.timer import Timer
+from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import WebServer
+
+WRITTEN_FOR = "2.14.1"
+
+# (class, method) -> its parameters as nameko defines them; shop code overrides these.
+OVERRIDDEN: dict[tuple[type, str], tuple[str, ...]] = {
+    (RpcConsumer, "handle_result"): ("self", "message", "result", "exc_info"),
+    (Rpc, "handle_result"): ("self", "message", "worker_ctx", "result", "exc_info"),
+    (Consumer, "handle_message_processed"): ("self", "message", "result", "exc_info"),
+    (QueueConsumer, "ack_message"): ("self", "message"),
+    (QueueConsumer, "requeue_message"): ("self", "message"),
+    (WebServer, "make_url_map"): ("self",),
+    (WebServer, "get_wsgi_app"): ("self",),
+    (WebServer, "get_wsgi_server"): ("self", "sock", "wsgi_app", "protocol", "debug"),
+    (WebServer, "context_data_from_headers"): ("self", "request"),
+    (HttpRequestHandler, "response_from_result"): ("self", "result"),
+    (HttpRequestHandler, "response_from_exception"): ("self", "exc"),
+    (Timer, "setup"): ("self",),
+}
+
+
+def registered_providers(collector: ProviderCollector) -> set[Any]:
+    """The entrypoints registered with a shared extension (a WebServer's routes): nameko
+    keeps them in a private set and offers no accessor."""
+    providers: set[Any] = collector._providers
+    return providers
