@@ -19,15 +19,12 @@ class CorsPolicy:
     allow_credentials: bool
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> CorsPolicy:
-        configured = config.get("CORS_ORIGINS") or []
-        if isinstance(configured, str):
-            configured = configured.split(",")
-        origins = frozenset(origin.strip().rstrip("/") for origin in configured if origin.strip())
-        allow_credentials = bool(config.get("CORS_ALLOW_CREDENTIALS", False))
-        if "*" in origins and allow_credentials:
+    def of(cls, origins: tuple[str, ...], allow_credentials: bool) -> CorsPolicy:
+        """The policy for CORS_ORIGINS and CORS_ALLOW_CREDENTIALS."""
+        allowed = frozenset(origin.strip().rstrip("/") for origin in origins if origin.strip())
+        if "*" in allowed and allow_credentials:
             raise ConfigurationError("CORS_ORIGINS '*' cannot be used with credentials")
-        return cls(origins, allow_credentials)
+        return cls(allowed, allow_credentials)
 
     def allows(self, origin: str | None) -> bool:
         return bool(origin) and ("*" in self.origins or origin in self.origins)

@@ -60,9 +60,12 @@ def to_json(payload: object) -> str:
 
 def json_response(payload: object, status: int = 200,
                   headers: dict[str, Any] | None = None) -> Response:
-    body = "" if payload is None else to_json(payload)
-    return Response(body, status=status, headers=headers,
-                    mimetype=None if payload is None else "application/json")
+    if payload is None:  # no body, so no type for one (werkzeug would say text/plain)
+        empty = Response("", status=status, headers=headers)
+        del empty.headers["Content-Type"]
+        return empty
+    return Response(to_json(payload), status=status, headers=headers,
+                    mimetype="application/json")
 
 
 def error_response(status: int, code: str, message: str, details: object = None,

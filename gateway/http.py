@@ -40,11 +40,12 @@ from gateway.hits import MATCH_KEY, Counted, HitPath, StartResponse
 from gateway.limits import RateLimiter
 from gateway.raw import AnyRequest
 from gateway.redis import Redis, RoundTrips
+from gateway.settings import GatewaySettings
 from shop.context import REQUEST_ID_KEY, bind_request_id
 from shop.nameko_internals import registered_providers
+from shop.settings import settings_of
 from shop.tokens import Tokens, TokenService
 
-DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 SIGN_IN_PATHS = ("/signin", "/users")  # POST to these also counts against the sign-in limit
 log = logging.getLogger(__name__)
 UNLIMITED_PATHS = frozenset(("/health", "/health/services", "/metrics", API_PREFIX + "/health",
@@ -92,22 +93,25 @@ class GatewayWebServer(WebServer):
     def context_data_from_headers(self, request: GatewayRequest) -> dict[str, Any]:
         return {REQUEST_ID_KEY: request.request_id}
 
-    @property
-    def max_body_bytes(self) -> int:
-        return int(self.container.config.get("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
+    def setup(self) -> None:
+        """Reads the settings, so that a bad one stops the gateway before it listens."""
+        super().setup()
+        self.settings = settings_of(self.container, GatewaySettings)
+        self.cors = CorsPolicy.of(self.settings.cors_origins,
+                                  self.settings.cors_allow_credentials)
 
 
 class GatewayWsgiApp:
     """The WSGI app: request id, CORS, rate limits, body limit and routing, then a route."""
 
     def __init__(self, server: GatewayWebServer) -> None:
-        config = server.container.config
+        settings = server.settings
         self.url_map = server.make_url_map()
-        self.max_body_bytes = server.max_body_bytes
-        self.cors = CorsPolicy.from_config(config)
-        self.limiter = RateLimiter.from_config(config, with_prefixes(SIGN_IN_PATHS))
-        self.limits_enabled = bool(config.get("RATE_LIMIT_ENABLED", True))
-        self.cache_enabled = bool(config.get("CACHE_ENABLED", True))
+        self.max_body_bytes = settings.max_body_bytes
+        self.cors = server.cors
+        self.limiter = RateLimiter.from_settings(settings, with_prefixes(SIGN_IN_PATHS))
+        self.limits_enabled = settings.rate_limit_enabled
+        self.cache_enabled = settings.cache_enabled
         # The service's own Redis and token dependencies serve this layer too.
         self.redis_provider = find_dependency(server.container, Redis)
         token_service = find_dependency(server.container, TokenService)

@@ -19,6 +19,7 @@ from gateway.auth import bearer_token
 from gateway.cache import ListingEntry
 from gateway.raw import AnyRequest
 from gateway.redis import LuaScript, RoundTrips
+from gateway.settings import GatewaySettings
 from shop.errors import Unauthorized
 from shop.tokens import Tokens
 
@@ -95,14 +96,13 @@ class RateLimiter:
         self.guarded_paths = guarded_paths
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], guarded_paths: frozenset[str]) -> RateLimiter:
-        trust = config.get("TRUST_PROXY", 0)
+    def from_settings(cls, settings: GatewaySettings,
+                      guarded_paths: frozenset[str]) -> RateLimiter:
         return cls(
-            Limit("general", int(config.get("RATE_LIMIT_MAX", 100)),
-                  float(config.get("RATE_LIMIT_WINDOW_SECONDS", 10))),
-            Limit("sign-in", int(config.get("SIGNIN_RATE_LIMIT_MAX", 10)),
-                  float(config.get("SIGNIN_RATE_LIMIT_WINDOW_SECONDS", 60))),
-            trusted_proxies=int(trust is True or trust or 0),
+            Limit("general", settings.rate_limit_max, settings.rate_limit_window_seconds),
+            Limit("sign-in", settings.signin_rate_limit_max,
+                  settings.signin_rate_limit_window_seconds),
+            trusted_proxies=settings.trust_proxy,
             guarded_paths=guarded_paths,
         )
 

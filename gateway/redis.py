@@ -10,6 +10,9 @@ from typing import Any
 import nameko_redis
 from redis.exceptions import NoScriptError, ResponseError
 
+from gateway.settings import GatewaySettings
+from shop.settings import settings_of
+
 
 @dataclass(frozen=True)
 class LuaScript:
@@ -73,7 +76,7 @@ class Redis(nameko_redis.Redis):
 
     def setup(self) -> None:
         super().setup()
-        timeout = float(self.container.config.get("REDIS_TIMEOUT_SECONDS", 0.5))
+        timeout = settings_of(self.container, GatewaySettings).redis_timeout_seconds
         self.options.update(socket_timeout=timeout, socket_connect_timeout=timeout)
 
     def start(self) -> None:

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Any
 
 from nameko.containers import WorkerContext
-from nameko.dependency_providers import Config
 from nameko.events import BROADCAST
 from nameko.exceptions import RemoteError
 from nameko.extensions import DependencyProvider
@@ -28,15 +27,16 @@ from gateway.http import Reply, route
 from gateway.openapi import openapi_document
 from gateway.payloads import json_body, location
 from gateway.redis import Redis
+from gateway.settings import GatewaySettings
 from shop.base import ShopService
 from shop.errors import ShopError
 from shop.roster import BACKENDS
 from shop.rpc import DeadlineReply, DeadlineRpc, ServicesProxy
+from shop.settings import SettingsProvider
 from shop.tokens import TokenService
 from shop.transient import event_handler
 
 # The services behind the gateway, probed by /health/services.
-DEFAULT_CACHE_TTL_SECONDS = 60
 LISTED_KINDS = ("product",)  # kinds whose listings are cached too
 HEALTH_TIMEOUT_SECONDS = 2.0
 
@@ -61,7 +61,7 @@ class GatewayService(ShopService):
     redis = Redis("default")
     tokens = TokenService()
     revoked = RevokedUsers()
-    config = Config()
+    settings = SettingsProvider(GatewaySettings)
     uptime = StartTime()
 
     # --- sign-in and users -------------------------------------------------------
@@ -315,8 +315,7 @@ class GatewayService(ShopService):
 
     def _cache(self) -> ResponseCache:
         return ResponseCache(
-            self.redis, int(self.config.get("CACHE_TTL_SECONDS", DEFAULT_CACHE_TTL_SECONDS)),
-            enabled=bool(self.config.get("CACHE_ENABLED", True)))
+            self.redis, self.settings.cache_ttl_seconds, enabled=self.settings.cache_enabled)
 
     def _cached(self, request: Request, kind: str, resource_id: str,
                 fetch: Callable[[], dict[str, Any]]) -> Response:

@@ -7,8 +7,10 @@ import smtplib
 from email.message import EmailMessage
 from typing import Protocol
 
-from nameko.exceptions import ConfigurationError
 from nameko.extensions import DependencyProvider
+
+from notifications.settings import NotificationsSettings
+from shop.settings import settings_of
 
 log = logging.getLogger(__name__)
 
@@ -49,18 +51,11 @@ class NotificationSender(DependencyProvider):
     SMTP_FROM and SMTP_TIMEOUT_SECONDS."""
 
     def setup(self) -> None:
-        config = self.container.config
-        kind = config.get("NOTIFICATION_SENDER", "log")
-        self.sender: Sender
-        if kind == "log":
-            self.sender = LogSender()
-        elif kind == "smtp":
-            self.sender = SmtpSender(
-                str(config.get("SMTP_HOST", "127.0.0.1")), int(config.get("SMTP_PORT", 25)),
-                str(config.get("SMTP_FROM", "nameko-shop@localhost")),
-                float(config.get("SMTP_TIMEOUT_SECONDS", 10)))
-        else:
-            raise ConfigurationError(f"NOTIFICATION_SENDER must be log or smtp, not {kind!r}")
+        settings = settings_of(self.container, NotificationsSettings)
+        self.sender: Sender = LogSender()
+        if settings.notification_sender == "smtp":
+            self.sender = SmtpSender(settings.smtp_host, settings.smtp_port, settings.smtp_from,
+                                     settings.smtp_timeout_seconds)
 
     def get_dependency(self, worker_ctx):
         return self.sender

@@ -12,7 +12,6 @@ import logging
 import uuid
 from datetime import timedelta
 
-from nameko.dependency_providers import Config
 from sqlalchemy import bindparam, delete, select, update
 
 from contracts.notifications import NotificationQuerySchema, NotificationSchema
@@ -20,10 +19,12 @@ from notifications import messages
 from notifications.messages import Draft
 from notifications.models import Base, Notification, Recipient
 from notifications.senders import DeliveryFailed, NotificationSender
+from notifications.settings import NotificationsSettings
 from shop import health
 from shop.database import Database, fetch_page, insert_unless_present
 from shop.entrypoints import rpc_method
 from shop.schemas import load, load_author, no_such, utcnow
+from shop.settings import SettingsProvider
 from shop.timers import every
 from shop.transient import event_handler
 
@@ -41,7 +42,7 @@ class NotificationsService(health.DatabaseHealth):
 
     db = Database(Base)
     sender = NotificationSender()
-    config = Config()
+    settings = SettingsProvider(NotificationsSettings)
 
     # --- what users are: kept from the users service's events ----------------------
 
@@ -125,7 +126,7 @@ class NotificationsService(health.DatabaseHealth):
 
     # --- delivery ------------------------------------------------------------------
 
-    @every("DELIVERY_RETRY_SECONDS", 30)
+    @every(NotificationsSettings, "delivery_retry_seconds")
     def retry_deliveries(self) -> None:
         """Tries again the notifications whose delivery failed, when their turn comes."""
         due = self.db.session.scalars(select(Notification).where(
@@ -178,7 +179,7 @@ class NotificationsService(health.DatabaseHealth):
         try:
             self.sender.send(email, title, body)
         except DeliveryFailed as error:
-            first_wait = float(self.config.get("DELIVERY_BACKOFF_SECONDS", 5))
+            first_wait = self.settings.delivery_backoff_seconds
             outcome = {"next_attempt_at": utcnow() + timedelta(
                 seconds=first_wait * 2 ** (attempts - 1))}
             log.warning("delivery of notification %s failed (attempt %d): %s",

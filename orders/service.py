@@ -6,7 +6,6 @@ import logging
 from datetime import timedelta
 from functools import partial
 
-from nameko.dependency_providers import Config
 from sqlalchemy import select, update
 
 from contracts.orders import (
@@ -20,6 +19,7 @@ from contracts.orders import (
 from orders import store
 from orders.models import Base, Order
 from orders.placement import UNREACHABLE, OrderPlacement
+from orders.settings import OrdersSettings
 from orders.store import CANCELLED, FAILED, HIDDEN, ORDERS, PENDING
 from shop import health
 from shop.database import Database
@@ -38,6 +38,7 @@ from shop.schemas import (
     parse_id,
     utcnow,
 )
+from shop.settings import SettingsProvider
 from shop.timers import every
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,6 @@ CANCELLABLE_BY_OWNER = ("placed", "paid")
 CANCELLABLE_BY_ADMIN = ("placed", "paid", "shipped")
 # Longer than any placement can run (its one call to products has a deadline), so only
 # a placement that stopped half-way leaves an order pending this long.
-DEFAULT_PENDING_SECONDS = 120
 
 NEW_ORDER, IDEMPOTENCY_KEY, QUERY = NewOrderSchema(), IdempotencyKeySchema(), OrderQuerySchema()
 ORDER = OrderSchema()
@@ -59,7 +59,7 @@ class OrdersService(health.DatabaseHealth):
     db = Database(Base)
     rpc = DeadlineRpc()
     dispatch = EventDispatcher()
-    config = Config()
+    settings = SettingsProvider(OrdersSettings)
 
     @rpc_method
     def place_order(self, data: dict, actor: dict, idempotency_key: str | None = None) -> dict:
@@ -158,12 +158,11 @@ class OrdersService(health.DatabaseHealth):
                                                "status": target, "previous_status": previous})
         return ORDER.dump(order)
 
-    @every("STOCK_RELEASE_RETRY_SECONDS", 30)
+    @every(OrdersSettings, "stock_release_retry_seconds")
     def settle_orders(self) -> None:
         """Fails orders left pending by a placement that stopped half-way, and gives back
         the stock of failed and cancelled orders whose release did not get through yet."""
-        stalled = utcnow() - timedelta(seconds=float(
-            self.config.get("ORDER_PENDING_SECONDS", DEFAULT_PENDING_SECONDS)))
+        stalled = utcnow() - timedelta(seconds=self.settings.order_pending_seconds)
         session = self.db.session
         session.execute(update(Order).where(Order.status == PENDING, Order.created_at < stalled)
                         .values(status=FAILED, idempotency_key=None, stock_released=False))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 
-from nameko.dependency_providers import Config
 from sqlalchemy import bindparam, func, or_, select, update
 
 from contracts.products import (
@@ -18,6 +17,7 @@ from contracts.products import (
 )
 from products import stock
 from products.models import Base, Product, ReservationItem
+from products.settings import ProductsSettings
 from shop import health
 from shop.database import Database
 from shop.entrypoints import rpc_method
@@ -25,6 +25,7 @@ from shop.errors import Conflict, Forbidden
 from shop.events import EventDispatcher
 from shop.money import cents, from_cents
 from shop.schemas import is_admin, load, load_actor, no_such, parse_id
+from shop.settings import SettingsProvider
 
 # The hot reads, in SQLAlchemy Core: statements compiled once and cached, schemas built once.
 ACTIVE_PRODUCT_BY_ID = select(Product).where(Product.id == bindparam("product_id"),
@@ -49,7 +50,7 @@ class ProductsService(health.DatabaseHealth):
 
     db = Database(Base)
     dispatch = EventDispatcher()
-    config = Config()
+    settings = SettingsProvider(ProductsSettings)
 
     # --- the catalogue -------------------------------------------------------------
 
@@ -176,7 +177,7 @@ class ProductsService(health.DatabaseHealth):
 
     def _announce(self, changes: list[stock.StockChange]) -> None:
         """Tells others of stock changes; stock_low when one falls below the threshold."""
-        threshold = int(self.config.get("STOCK_LOW_THRESHOLD", 5))
+        threshold = self.settings.stock_low_threshold
         for change in changes:
             self.dispatch("product_updated", {"id": change.product_id, "changed": ["stock"],
                                               "stock": change.after})

@@ -18,8 +18,8 @@ from nameko.messaging import HeaderEncoder
 from nameko.standalone.events import get_event_exchange
 
 from shop.amqp import PERSISTENT, BrokerLink, make_message
+from shop.settings import CallSettings, settings_of
 
-DEFAULT_CONFIRM_SECONDS = 10.0
 Dispatch = Callable[[str, Any], None]  # (event type, payload)
 
 
@@ -36,8 +36,7 @@ class EventDispatcher(DependencyProvider, HeaderEncoder):
     def setup(self) -> None:
         config = self.container.config
         self.exchange = get_event_exchange(self.container.service_name, config)
-        self.confirm_seconds = float(config.get("EVENT_CONFIRM_SECONDS",
-                                                DEFAULT_CONFIRM_SECONDS))
+        self.confirm_seconds = settings_of(self.container, CallSettings).event_confirm_seconds
         self.link.use(self)
 
     def on_connected(self, connection: amqp.Connection) -> None:

@@ -33,8 +33,8 @@ from nameko.rpc import Rpc, get_rpc_exchange
 
 from shop.amqp import TRANSIENT, BrokerLink, BrokerUnreachable, decode, make_message
 from shop.errors import ServiceTimeout, ServiceUnavailable
+from shop.settings import CallSettings, settings_of
 
-DEFAULT_TIMEOUT_SECONDS = 5.0
 DEADLINE_KEY = "deadline"
 INHERITED_SHARE = 0.8
 REPLY_QUEUE_PREFIX = "rpc.reply"
@@ -158,7 +158,8 @@ def _unreachable(service_name: str) -> ServiceUnavailable:
 
 
 class DeadlineRpc(DependencyProvider):
-    """Gives a worker `rpc.<service>.<method>(...)` calls bounded by RPC_TIMEOUT_SECONDS.
+    """Gives a worker `rpc.<service>.<method>(...)` calls bounded by RPC_TIMEOUT_SECONDS
+    (or the timeout given).
 
     observe, if given, is told of every call's outcome: (service, method, seconds, error).
     """
@@ -173,9 +174,8 @@ class DeadlineRpc(DependencyProvider):
         self.observe = observe
 
     def setup(self) -> None:
-        self.timeout = float(self.container.config.get(
-            "RPC_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS)) \
-            if self.configured_timeout is None else self.configured_timeout
+        self.timeout = (settings_of(self.container, CallSettings).rpc_timeout_seconds
+                        if self.configured_timeout is None else self.configured_timeout)
 
     def get_dependency(self, worker_ctx: WorkerContext) -> ServicesProxy:
         return ServicesProxy(worker_ctx, self.client, self.timeout, self.observe)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import bcrypt
 from eventlet import tpool
-from nameko.exceptions import ConfigurationError
 from nameko.extensions import DependencyProvider
+
+from shop.settings import settings_of
+from users.settings import UsersSettings
 
 
 class Passwords:
@@ -33,10 +35,7 @@ class PasswordHasher(DependencyProvider):
     """Gives workers a Passwords with the configured bcrypt cost (BCRYPT_ROUNDS)."""
 
     def setup(self) -> None:
-        rounds = int(self.container.config.get("BCRYPT_ROUNDS", 12))
-        if not 4 <= rounds <= 31:
-            raise ConfigurationError("BCRYPT_ROUNDS must be between 4 and 31")
-        self.passwords = Passwords(rounds)
+        self.passwords = Passwords(settings_of(self.container, UsersSettings).bcrypt_rounds)
 
     def get_dependency(self, worker_ctx) -> Passwords:
         return self.passwords

@@ -23,3 +23,4 @@ def sqlite_db(tmp_path):
     for session, engine in opened:
         session.close()
         engine.dispose()
+

@@ -10,8 +10,10 @@ from sqlalchemy import update
 from notifications.models import Base, Notification
 from notifications.senders import DeliveryFailed
 from notifications.service import NotificationsService
+from notifications.settings import NotificationsSettings
 from shop.errors import InvalidInput, NotFound
 from shop.schemas import utcnow
+from tests.config_yml import settings
 
 ADA = {"id": str(uuid.uuid4()), "name": "ada", "email": "ada@example.com", "role": "user"}
 ROOT = {"id": str(uuid.uuid4()), "name": "root", "email": "root@example.com", "role": "admin"}
@@ -24,7 +26,7 @@ def actor(user):
 @pytest.fixture
 def service(sqlite_db):
     return worker_factory(NotificationsService, db=sqlite_db(Base),
-                          config={"DELIVERY_BACKOFF_SECONDS": 5})
+                          settings=settings(NotificationsSettings, delivery_backoff_seconds=5))
 
 
 def kinds(service, user):

@@ -1,5 +1,6 @@
 """The order saga and lifecycle rules, with worker_factory: real SQLite, products faked."""
 
+import dataclasses
 import uuid
 from unittest.mock import MagicMock
 
@@ -10,6 +11,7 @@ from nameko.testing.services import worker_factory
 
 from orders.models import Base, Order
 from orders.service import OrdersService
+from orders.settings import OrdersSettings
 from shop.errors import (
     Conflict,
     Forbidden,
@@ -20,6 +22,7 @@ from shop.errors import (
     ServiceTimeout,
     ServiceUnavailable,
 )
+from tests.config_yml import settings
 
 BUYER = {"id": str(uuid.uuid4()), "role": "user"}
 ADMIN = {"role": "admin"}
@@ -30,7 +33,7 @@ ADDRESS = {"line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "coun
 @pytest.fixture
 def service(sqlite_db):
     worker = worker_factory(OrdersService, db=sqlite_db(Base),
-                            config={"ORDER_PENDING_SECONDS": 120})
+                            settings=settings(OrdersSettings, order_pending_seconds=120))
     worker.rpc.products.take_stock.side_effect = take_at_catalogue_prices
     return worker
 
@@ -156,7 +159,7 @@ def test_a_release_that_cannot_get_through_is_retried_by_the_timer(service):
 
 def test_an_order_left_pending_is_failed_and_released_by_the_timer(service):
     service.rpc.products.take_stock.side_effect = lambda *args: eventlet_never()
-    service.config["ORDER_PENDING_SECONDS"] = 0
+    service.settings = dataclasses.replace(service.settings, order_pending_seconds=0)
     worker = eventlet.spawn(place, service)  # stops half-way, as a killed process would
     eventlet.sleep(0.05)
     (order_id,) = rows(service, "pending")

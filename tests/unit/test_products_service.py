@@ -7,15 +7,17 @@ from nameko.testing.services import worker_factory
 
 from products.models import Base, Product
 from products.service import ProductsService
+from products.settings import ProductsSettings
 from shop.errors import Conflict, Forbidden, InsufficientStock, InvalidInput, NotFound
+from tests.config_yml import settings
 
 ADMIN = {"role": "admin"}
-SETTINGS = {"STOCK_LOW_THRESHOLD": 5}
+SETTINGS = settings(ProductsSettings, stock_low_threshold=5)
 
 
 @pytest.fixture
 def service(sqlite_db):
-    return worker_factory(ProductsService, db=sqlite_db(Base), config=SETTINGS)
+    return worker_factory(ProductsService, db=sqlite_db(Base), settings=SETTINGS)
 
 
 def new_product(service, name="Lamp", price="19.99", stock=10, category="home", **extra):

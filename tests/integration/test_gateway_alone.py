@@ -1,0 +1,114 @@
+"""The gateway on its own: its calls to the services answered by a stand-in
+(nameko's replace_dependencies), its Redis real. What the gateway itself decides (auth,
+limits, the cache, error mapping) is tested here without starting a single service."""
+
+import uuid
+
+import pytest
+from nameko.testing.services import replace_dependencies
+
+from gateway.service import GatewayService
+from shop.errors import Forbidden, NotFound
+from shop.tokens import Tokens
+from tests.conftest import TEST_JWT_SECRET
+
+TOKENS = Tokens(TEST_JWT_SECRET, "HS256", "nameko-shop", "nameko-shop-api", 3600)
+NOW = "2026-11-22T10:00:00+00:00"
+
+
+class StandInPosts:
+    """The posts service as the gateway sees it: answers, and a record of the calls."""
+
+    def __init__(self):
+        self.calls = []
+        self.posts = {}
+
+    def add(self, author_id: str) -> dict:
+        post = {"id": str(uuid.uuid4()), "title": "Hello", "body": "First words.",
+                "author_id": author_id, "created_at": NOW, "updated_at": NOW}
+        self.posts[post["id"]] = post
+        return post
+
+    def get_post(self, post_id):
+        self.calls.append(("get_post", post_id))
+        if post_id not in self.posts:
+            raise NotFound(f"No post {post_id}.", {"post_id": post_id})
+        return self.posts[post_id]
+
+    def update_post(self, post_id, changes, actor):
+        self.calls.append(("update_post", post_id, actor))
+        post = self.get_post(post_id)
+        if actor["id"] != post["author_id"]:
+            raise Forbidden("Only the author may change this post.")
+        post.update(changes)
+        return post
+
+
+class StandInServices:
+    def __init__(self):
+        self.posts = StandInPosts()
+
+
+@pytest.fixture
+def gateway(container_factory, config):
+    def start(**overrides):
+        container = container_factory(GatewayService, {**config, **overrides})
+        services = StandInServices()
+        replace_dependencies(container, rpc=services)
+        container.start()
+        return services
+    return start
+
+
+def bearer(user_id, role="user"):
+    return {"Authorization": f"Bearer {TOKENS.issue(user_id, role)}"}
+
+
+def test_a_read_is_served_from_the_cache_until_a_write_changes_it(gateway, web_session,
+                                                                  redis_client):
+    posts = gateway().posts
+    post = posts.add("ada")
+    first = web_session.get(f"/posts/{post['id']}")
+    again = web_session.get(f"/posts/{post['id'].upper()}")  # the same entry
+    assert (first.headers["X-Cache"], again.headers["X-Cache"]) == ("MISS", "HIT")
+    assert again.json() == first.json() == post
+    assert posts.calls == [("get_post", post["id"])]
+    assert redis_client.exists(f"cache:post:{post['id']}")
+
+    changed = web_session.patch(f"/posts/{post['id']}", json={"title": "Changed"},
+                                headers=bearer("ada"))
+    assert changed.status_code == 200
+    fresh = web_session.get(f"/posts/{post['id']}")
+    assert fresh.headers["X-Cache"] == "MISS" and fresh.json()["title"] == "Changed"
+
+
+def test_a_service_refusal_keeps_its_status_and_details(gateway, web_session):
+    posts = gateway().posts
+    missing = str(uuid.uuid4())
+    response = web_session.get(f"/posts/{missing}")
+    assert response.status_code == 404
+    assert response.json()["code"] == "NOT_FOUND"
+    assert response.json()["details"] == {"post_id": missing}
+    post = posts.add("ada")
+    refused = web_session.patch(f"/posts/{post['id']}", json={"title": "Mine now"},
+                                headers=bearer("bob"))
+    assert refused.status_code == 403 and refused.json()["code"] == "FORBIDDEN"
+    assert posts.posts[post["id"]]["title"] == "Hello"
+
+
+def test_the_gateway_refuses_bad_credentials_without_calling_a_service(gateway, web_session):
+    posts = gateway().posts
+    post = posts.add("ada")
+    for headers in ({}, {"Authorization": "Bearer forged"}, {"Authorization": "Basic x"}):
+        response = web_session.patch(f"/posts/{post['id']}", json={"title": "x"},
+                                     headers=headers)
+        assert response.status_code == 401, headers
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert posts.calls == []
+
+
+def test_the_limit_is_counted_in_redis_and_answered_429(gateway, web_session, redis_client):
+    gateway(RATE_LIMIT_MAX=3, RATE_LIMIT_WINDOW_SECONDS=60)
+    statuses = [web_session.get(f"/posts/{uuid.uuid4()}").status_code for _ in range(4)]
+    assert statuses == [404, 404, 404, 429]
+    assert any(key.startswith("rate:general:ip:") for key in redis_client.keys("rate:*"))

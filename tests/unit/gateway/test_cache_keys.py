@@ -1,0 +1,51 @@
+"""How the cache names what it keeps: ids as the services write them, listings by their
+parsed query, bodies by their ETag."""
+
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
+
+from gateway.cache import canonical_id, entry_key, etag_of, listing_entry, respond_with_etag
+
+ID = "0b5ea7e6-2a6d-4c41-9d5b-8f6f3b0f6c1e"
+
+
+def test_an_id_in_any_spelling_names_the_entry_the_service_event_invalidates():
+    assert canonical_id(ID) == ID
+    assert canonical_id(ID.upper()) == ID
+    assert canonical_id("{" + ID + "}") == ID
+    assert canonical_id(ID.replace("-", "")) == ID
+    assert entry_key("post", canonical_id(ID.upper()) or "") == f"cache:post:{ID}"
+
+
+def test_what_is_not_an_id_names_no_entry():
+    assert canonical_id("me") is None
+    assert canonical_id("") is None
+    assert canonical_id(ID + "0") is None
+
+
+def test_a_listing_is_named_by_its_parameters_not_their_order_or_spelling():
+    same = listing_entry("product", "category=home&sort=price")
+    assert listing_entry("product", "sort=price&category=home") == same
+    assert listing_entry("product", "sort=price&category=%68ome") == same
+    assert listing_entry("product", "category=home&sort=-price") != same
+    assert listing_entry("product", "category=home&sort=price&sort=name") != same
+    assert listing_entry("product", "") != same
+
+
+def test_a_listing_lives_in_its_kinds_current_namespace():
+    entry = listing_entry("product", "page=2")
+    assert entry.namespace_key == "cache-ns:product"
+    assert entry.key("7") == f"cache-list:product:7:{entry.query}"
+    assert entry.key("7") != entry.key("8")
+
+
+def test_the_etag_follows_the_body_and_a_matching_client_gets_304():
+    body = '{"id": 1}'
+    assert etag_of(body) == etag_of(body) != etag_of('{"id": 2}')
+    fresh = respond_with_etag(Request(EnvironBuilder().get_environ()), body, "MISS")
+    assert fresh.status_code == 200 and fresh.get_data(as_text=True) == body
+    assert fresh.headers["X-Cache"] == "MISS" and fresh.headers["ETag"] == etag_of(body)
+    revalidating = Request(EnvironBuilder(headers=[("If-None-Match", etag_of(body))])
+                           .get_environ())
+    unchanged = respond_with_etag(revalidating, body, "HIT")
+    assert unchanged.status_code == 304 and unchanged.get_data() == b""
