@@ -10,9 +10,11 @@ bootstrap:
 run: bootstrap
 	@$(PY) scripts/stack.py run
 
-# The lowest share of the services' and gateway's lines the tests may leave unrun
-# (measured in-process: the system tests' `nameko run` children are not counted).
-COVERAGE_FLOOR ?= 85
+# The lowest share of the services', shop's and the gateway's lines the tests must run
+# (measured in-process, so lines only the system tests' `nameko run` children run are not
+# counted). Measured: 94 % (464 tests, 2026-11-22); the margin is for timing-dependent
+# paths (retries, reconnects) that a run may or may not take.
+COVERAGE_FLOOR ?= 90
 
 # The static gates first (seconds), then every test against real servers, with coverage.
 test:

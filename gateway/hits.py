@@ -13,33 +13,46 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import parse_etags
-from werkzeug.routing import Rule
+from werkzeug.routing import Map, Rule
 
 from gateway import metrics
 from gateway.access import SECURITY_HEADERS, accepted_request_id, record, route_template
-from gateway.cache import etag_of
+from gateway.cache import ListingEntry, etag_of
+from gateway.cors import CorsPolicy
 from gateway.limits import Verdict
-from gateway.raw import RawRequest
+from gateway.raw import AnyRequest, RawRequest
 from shop.context import bind_request_id
-
-if TYPE_CHECKING:
-    from gateway.http import GatewayWsgiApp
 
 StartResponse = Callable[..., Any]
 # What counting a request against its rate limit gave: the verdict (None when not
 # limited) and the cached body read in the same round trip.
 Counted = tuple[Verdict | None, str | None]
 
+
+class FullPath(Protocol):
+    """What the hit path asks of the full one (gateway.http's WSGI app): its routes, the
+    cache entry a request may be answered from, the count, and the CORS policy."""
+
+    url_map: Map
+    cors: CorsPolicy
+
+    def cache_entry(self, request: AnyRequest,
+                    match: tuple[Rule, Mapping[str, Any]]) -> tuple[str, str | ListingEntry] | None:
+        ...
+
+    def count_request(self, request: AnyRequest,
+                      cache_key: str | ListingEntry | None) -> Counted: ...
+
 MATCHES_KEPT = 4096
 MATCH_KEY = "shop.route_match"  # (rule, values) of a GET the hit path matched, in the environ
 
 
 class HitPath:
-    def __init__(self, app: GatewayWsgiApp) -> None:
+    def __init__(self, app: FullPath) -> None:
         self.app = app
         self.adapter = app.url_map.bind("localhost")
         self.routes: dict[str, str] = {}  # rule -> its route template, made once per rule
