@@ -20,7 +20,15 @@ from werkzeug.wrappers import Request, Response
 
 import shop
 from gateway import docs, metrics
-from gateway.auth import Revocations, RevokedUsers, actor_from_request, viewer_from_request
+from gateway.auth import (
+    DELETED,
+    AccountChange,
+    Accounts,
+    RecentAccountChanges,
+    actor_from_request,
+    change_of,
+    viewer_from_request,
+)
 from gateway.cache import ResponseCache, canonical_id, respond_with_etag
 from gateway.errors import to_json
 from gateway.http import Reply, route
@@ -60,7 +68,7 @@ class GatewayService(ShopService):
     rpc = DeadlineRpc(observe=metrics.observe_rpc)
     redis = Redis("default")
     tokens = TokenService()
-    revoked = RevokedUsers()
+    account_changes = RecentAccountChanges()
     settings = SettingsProvider(GatewaySettings)
     uptime = StartTime()
 
@@ -87,7 +95,7 @@ class GatewayService(ShopService):
 
     @route("GET", "/users/<string:user_id>", cached="user", cached_for_anonymous_only=True)
     def get_user(self, request: Request, user_id: str) -> Reply:
-        actor = viewer_from_request(request, self._revocations())
+        actor = viewer_from_request(request, self._accounts())
         if actor is not None:  # what a signed-in viewer sees may be theirs alone: never shared
             return respond_with_etag(
                 request, to_json(self.rpc.users.get_user(user_id, actor=actor)), "MISS")
@@ -96,14 +104,18 @@ class GatewayService(ShopService):
     @route("PATCH", "/users/<string:user_id>")
     def update_user(self, request: Request, user_id: str) -> Reply:
         actor = self._actor(request)
-        user = self.rpc.users.update_user(user_id, json_body(request), actor=actor)
+        changes = json_body(request)
+        user = self.rpc.users.update_user(user_id, changes, actor=actor)
         self._invalidate_now("user", user["id"])
+        # The writer's next request already sees it; the event tells everyone else.
+        self._record_now(user["id"], change_of({**user, "changed": list(changes)}))
         return user
 
     @route("DELETE", "/users/<string:user_id>")
     def delete_user(self, request: Request, user_id: str) -> Reply:
         self.rpc.users.delete_user(user_id, actor=self._actor(request))
         self._invalidate_now("user", user_id)
+        self._record_now(user_id, AccountChange(DELETED))
         return 204, None
 
     # --- posts and comments ------------------------------------------------------
@@ -241,16 +253,28 @@ class GatewayService(ShopService):
     @event_handler("users", "user_deleted", handler_type=BROADCAST, reliable_delivery=False)
     def remember_deleted_user(self, payload: dict[str, Any]) -> None:
         """Every gateway process stops accepting a deleted user's tokens at once."""
-        self._revocations().remember(payload["id"])
+        self._accounts().remember(payload["id"], AccountChange(DELETED))
 
     @event_handler("users", "user_deleted")
     def forget_deleted_user(self, payload: dict[str, Any]) -> None:
-        """Records the revocation for gateways started later, and drops the cached profile."""
-        self._revocations().revoke(payload["id"])
+        """Records the deletion for gateways started later, and drops the cached profile."""
+        self._accounts().record(payload["id"], AccountChange(DELETED))
         self._forget("user", payload["id"])
+
+    @event_handler("users", "user_updated", handler_type=BROADCAST, reliable_delivery=False)
+    def remember_account_change(self, payload: dict[str, Any]) -> None:
+        """Every gateway process applies a password or role change to tokens at once."""
+        change = change_of(payload)
+        if change is not None:
+            self._accounts().remember(payload["id"], change)
 
     @event_handler("users", "user_updated")
     def forget_updated_user(self, payload: dict[str, Any]) -> None:
+        """Records a password or role change for gateways started later, and drops the
+        cached profile."""
+        change = change_of(payload)
+        if change is not None:
+            self._accounts().record(payload["id"], change)
         self._forget("user", payload["id"])
 
     @event_handler("posts", "post_updated")
@@ -343,11 +367,20 @@ class GatewayService(ShopService):
         except RedisError as error:
             log.warning("could not invalidate %s %s now: %s", kind, key, error)
 
-    def _revocations(self) -> Revocations:
-        return Revocations(self.redis, self.tokens, self.revoked)
+    def _accounts(self) -> Accounts:
+        return Accounts(self.redis, self.tokens, self.account_changes)
+
+    def _record_now(self, user_id: str, change: AccountChange | None) -> None:
+        """Applies an account change this gateway made, before answering the write."""
+        if change is None:
+            return
+        try:
+            self._accounts().record(user_id, change)
+        except RedisError as error:  # this process has it; the event brings it to Redis
+            log.warning("could not record the change of account %s now: %s", user_id, error)
 
     def _actor(self, request: Request) -> dict[str, Any]:
-        return actor_from_request(request, self._revocations())
+        return actor_from_request(request, self._accounts())
 
     @staticmethod
     def _send_probe(probes: ServicesProxy, service_name: str) -> DeadlineReply | ShopError:

@@ -20,12 +20,18 @@ REQUEST_ID_KEY = "request_id"
 NO_REQUEST = "-"
 
 _current = local()  # one per greenthread, so each worker sees its own request id
-_process = {"service": "-"}  # the service this process runs (one per `nameko run`)
+# The services this process runs (one per `nameko run`; several in tests): named on log
+# lines written outside any worker. A worker's lines name its own service.
+_process_services: set[str] = set()
 log = logging.getLogger("shop.calls")
 
 
 def current_request_id() -> str:
     return getattr(_current, "request_id", None) or NO_REQUEST
+
+
+def current_service() -> str:
+    return getattr(_current, "service", None) or "+".join(sorted(_process_services)) or "-"
 
 
 def bind_request_id(request_id: str | None) -> None:
@@ -40,7 +46,7 @@ class RequestIdFilter(logging.Filter):
         if not hasattr(record, REQUEST_ID_KEY):
             record.request_id = current_request_id()
         if not hasattr(record, "service"):
-            record.service = _process["service"]
+            record.service = current_service()
         return True
 
 
@@ -57,7 +63,7 @@ class JsonFormatter(logging.Formatter):
         entry = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
-            "service": getattr(record, "service", _process["service"]),
+            "service": getattr(record, "service", None) or current_service(),
             "logger": record.name,
             "request_id": getattr(record, REQUEST_ID_KEY, current_request_id()),
             "message": record.getMessage(),
@@ -73,10 +79,14 @@ class RequestContext(DependencyProvider):
     """Binds the caller's request id to the worker and logs each call with its duration."""
 
     def setup(self) -> None:
-        _process["service"] = self.container.service_name
+        _process_services.add(self.container.service_name)
+
+    def stop(self) -> None:
+        _process_services.discard(self.container.service_name)
 
     def worker_setup(self, worker_ctx: WorkerContext) -> None:
         bind_request_id(worker_ctx.context_data.get(REQUEST_ID_KEY))
+        _current.service = worker_ctx.service_name
         _current.started = time.monotonic()
 
     def worker_result(self, worker_ctx: WorkerContext, result: object = None,
@@ -90,6 +100,7 @@ class RequestContext(DependencyProvider):
 
     def worker_teardown(self, worker_ctx: WorkerContext) -> None:
         bind_request_id(None)
+        _current.service = None
 
     def get_dependency(self, worker_ctx: WorkerContext) -> str:
         return worker_ctx.context_data.get(REQUEST_ID_KEY) or NO_REQUEST

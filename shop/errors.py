@@ -20,14 +20,22 @@ class ShopError(Exception):
     def __init__(self, message: str, details: dict[str, Any] | str | None = None):
         # nameko turns every argument that is not a string, list or dict into its str()
         # on the wire (numbers too), so details travel as JSON text and come back intact.
-        decoded: dict[str, Any] | None = (json.loads(details) if isinstance(details, str)
-                                          else details)
+        decoded = _decoded(details) if isinstance(details, str) else details
         super().__init__(*([message] if decoded is None else [message, json.dumps(decoded)]))
         self.message = message
         self.details = decoded
 
     def __str__(self) -> str:
         return self.message
+
+
+def _decoded(details: str) -> dict[str, Any]:
+    """Details as they come back over the wire (JSON text), or text given as details."""
+    try:
+        decoded = json.loads(details)
+    except ValueError:
+        return {"detail": details}
+    return decoded if isinstance(decoded, dict) else {"detail": decoded}
 
 
 @deserialize_to_instance

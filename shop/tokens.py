@@ -53,9 +53,12 @@ class Tokens:
         )
 
     def issue(self, user_id: str, role: str) -> str:
-        now = int(time.time())
+        now = time.time()
+        # iat to the millisecond (JWT allows fractions): the gateway refuses tokens issued
+        # before a password change, and a sign-in right after one must not look older.
         claims = {
-            "sub": user_id, "role": role, "iat": now, "exp": now + self.lifetime,
+            "sub": user_id, "role": role, "iat": round(now, 3),
+            "exp": int(now) + self.lifetime,
             "iss": self.issuer, "aud": self.audience,
         }
         return jwt.encode(claims, self.secret, algorithm=self.algorithm)

@@ -107,9 +107,13 @@ class UsersService(health.DatabaseHealth):
         for field, value in fields.items():
             setattr(user, field, value)
         self._commit()
+        account = UserSchema().dump(user)
+        # updated_at is when a password or role change took effect: the gateway refuses
+        # tokens issued before a password change, and reads the role anew after a role one.
         self.dispatch("user_updated", {"id": user.id, "name": user.name, "email": user.email,
-                                       "role": user.role, "changed": changed})
-        return UserSchema().dump(user)
+                                       "role": user.role, "changed": changed,
+                                       "updated_at": account["updated_at"]})
+        return account
 
     @rpc_method
     def delete_user(self, user_id: str, actor: dict) -> None:

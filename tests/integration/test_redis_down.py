@@ -96,3 +96,16 @@ def test_a_deleted_users_token_is_refused_even_with_redis_down(api_on_private_re
             break
         time.sleep(0.02)
     assert me.status_code == 401
+
+
+def test_a_password_change_ends_old_tokens_even_with_redis_down(api_on_private_redis,
+                                                                private_redis):
+    api = api_on_private_redis
+    user, old_auth = api.user_with_token()
+    stop(private_redis[0])
+    changed = api.http.patch(f"/users/{user['id']}", json={"password": "a new horse"},
+                             headers=old_auth)
+    assert changed.status_code == 200
+    assert api.http.get("/users/me", headers=old_auth).status_code == 401
+    new_auth = {"Authorization": f"Bearer {api.sign_in(user['email'], 'a new horse')}"}
+    assert api.http.get("/users/me", headers=new_auth).status_code == 200

@@ -6,7 +6,9 @@ import logging
 import logging.config
 
 import pytest
+from nameko.testing.services import dummy, entrypoint_hook
 
+from shop.base import ShopService
 from shop.context import bind_request_id
 from shop.migrate import load_config
 
@@ -45,3 +47,35 @@ def test_text_is_the_default_and_shows_the_request_id(configured):
     logging.getLogger("shop.calls").info("hello")
     bind_request_id(None)
     assert "[req-78] hello" in stream.getvalue()
+
+
+class Alpha(ShopService):
+    name = "alpha"
+
+    @dummy
+    def work(self):
+        logging.getLogger("alpha.work").info("working")
+
+
+class Beta(ShopService):
+    name = "beta"
+
+    @dummy
+    def work(self):
+        logging.getLogger("beta.work").info("working")
+
+
+def test_each_workers_lines_name_its_own_service_in_a_process_of_several(
+        configured, container_factory):
+    stream = configured("json")
+    containers = {service: container_factory(service, {}) for service in (Alpha, Beta)}
+    for container in containers.values():
+        container.start()
+    for service in (Alpha, Beta, Alpha):
+        with entrypoint_hook(containers[service], "work") as work:
+            work()
+    services = [json.loads(line)["service"] for line in stream.getvalue().splitlines()
+                if json.loads(line)["message"] == "working"]
+    assert services == ["alpha", "beta", "alpha"]
+    logging.getLogger("outside").info("between calls")
+    assert json.loads(stream.getvalue().splitlines()[-1])["service"] == "alpha+beta"
