@@ -8,6 +8,7 @@ process, and /metrics reads all of them.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from nameko.exceptions import RemoteError
@@ -19,6 +20,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
 
 from shop.errors import ShopError
 
@@ -76,3 +78,25 @@ def exposition() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+class _Gauges:
+    """A collector of metric families computed at scrape time."""
+
+    def __init__(self, *families: GaugeMetricFamily) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield from self.families
+
+
+def dead_letters_exposition(counts: dict[str, int]) -> bytes:
+    """shop_dead_letters{service}: events set aside after EVENT_MAX_ATTEMPTS failures."""
+    family = GaugeMetricFamily(
+        "shop_dead_letters", "Events in each service's dead-letter queue "
+        "(python -m shop.deadletters lists and replays them).", labels=["service"])
+    for service, count in sorted(counts.items()):
+        family.add_metric([service], count)
+    registry = CollectorRegistry()
+    registry.register(_Gauges(family))
+    return generate_latest(registry)

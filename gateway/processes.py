@@ -151,7 +151,7 @@ class Launcher:
 
 
 def main(argv: list[str]) -> int:
-    from shop.migrate import load_config
+    from shop.config import load_config
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

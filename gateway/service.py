@@ -37,16 +37,19 @@ from gateway.payloads import json_body, location
 from gateway.redis import Redis
 from gateway.settings import GatewaySettings
 from shop.base import ShopService
+from shop.deadletters import waiting_by_service
 from shop.errors import ShopError
-from shop.roster import BACKENDS
+from shop.redelivery import event_handler
+from shop.roster import BACKENDS, GATEWAY
 from shop.rpc import DeadlineReply, DeadlineRpc, ServicesProxy
 from shop.settings import SettingsProvider
 from shop.tokens import TokenService
-from shop.transient import event_handler
+from shop.transient import BROKER_GONE
 
 # The services behind the gateway, probed by /health/services.
 LISTED_KINDS = ("product",)  # kinds whose listings are cached too
 HEALTH_TIMEOUT_SECONDS = 2.0
+DEAD_LETTER_PROBE_SECONDS = 1.0
 
 log = logging.getLogger(__name__)
 
@@ -316,6 +319,11 @@ class GatewayService(ShopService):
     @route("GET", "/metrics")
     def prometheus_metrics(self, request: Request) -> Reply:
         body, content_type = metrics.exposition()
+        try:
+            body += metrics.dead_letters_exposition(waiting_by_service(
+                self.settings.amqp_uri, [*BACKENDS, GATEWAY], DEAD_LETTER_PROBE_SECONDS))
+        except BROKER_GONE as error:  # the other metrics are still worth having
+            log.warning("cannot read the dead-letter queues: %s", error)
         return Response(body, status=200, content_type=content_type)
 
     @route("GET", "/openapi.json")

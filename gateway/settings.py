@@ -9,6 +9,7 @@ from shop.settings import Settings, at_least
 
 @dataclass(frozen=True)
 class GatewaySettings(Settings):
+    amqp_uri: str  # /metrics reads the dead-letter queues' depths from the broker
     max_body_bytes: int = field(metadata=at_least(1))
     redis_timeout_seconds: float = field(metadata=at_least(0.001))
     cache_enabled: bool

@@ -23,10 +23,10 @@ from notifications.settings import NotificationsSettings
 from shop import health
 from shop.database import Database, fetch_page, insert_unless_present
 from shop.entrypoints import rpc_method
+from shop.redelivery import event_handler
 from shop.schemas import load, load_author, no_such, utcnow
 from shop.settings import SettingsProvider
 from shop.timers import every
-from shop.transient import event_handler
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from shop.database import Database
 from shop.entrypoints import rpc_method
 from shop.errors import Forbidden, NotFound
 from shop.events import EventDispatcher
+from shop.redelivery import event_handler
 from shop.schemas import PageSchema, acts_for, load, load_actor, load_author, no_such, parse_id
-from shop.transient import event_handler
 
 # The hot reads, in SQLAlchemy Core: statements compiled once and cached, schemas built once.
 POST_BY_ID = select(Post).where(Post.id == bindparam("post_id"))

@@ -29,7 +29,7 @@ def service_answers(config: dict[str, Any], service: str) -> bool:
 
 
 def main(service: str) -> int:
-    from shop.migrate import load_config
+    from shop.config import load_config
 
     config = load_config(os.environ.get("NAMEKO_CONFIG", "config.yml"))
     try:

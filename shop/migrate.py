@@ -15,23 +15,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
 from alembic import command, context
 from alembic.config import Config
-from nameko.cli.main import setup_yaml_parser
 from sqlalchemy import MetaData, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from shop.config import load_config
 from shop.roster import BACKENDS
-
-
-def load_config(path: str) -> dict[str, Any]:
-    """The config file as `nameko run` reads it, ${VAR:default} values included."""
-    setup_yaml_parser()
-    with open(path) as handle:
-        config: dict[str, Any] = yaml.safe_load(handle)
-    return config
 
 
 def database_url(config: dict[str, Any], service: str) -> str:

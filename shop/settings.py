@@ -141,3 +141,5 @@ class CallSettings(Settings):
     rpc_timeout_seconds: float = dataclasses.field(metadata=at_least(0.001))
     # How long a publish waits for the broker to take (confirm) an event.
     event_confirm_seconds: float = dataclasses.field(metadata=at_least(0.001))
+    # Failures (not transient ones) after which an event is dead-lettered.
+    event_max_attempts: int = dataclasses.field(metadata=at_least(1))

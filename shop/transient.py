@@ -1,43 +1,64 @@
 """Failures that pass: a database, broker or service out of reach for a while.
 
 Such a failure is not the caller's fault and not a bug, so an RPC answers it with a
-typed ServiceUnavailable (HTTP 503) instead of a 500, and an event handler puts its
-event back to be handled again (after a pause) instead of dropping it.
+typed ServiceUnavailable (HTTP 503) instead of a 500, and an event handler's event is
+tried again until the dependency is back (shop.redelivery), not counted against it.
+
+A database error is transient only when the database, not the statement, is at fault: a
+lost or refused connection, a server shutting down, a lock or deadlock, a busy SQLite
+file. A missing table or column, a constraint or a syntax error will fail the same way
+every time: not transient.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+import sqlite3
 
-import eventlet
 from amqp.exceptions import AMQPError
 from kombu.exceptions import KombuError
 from kombu.exceptions import OperationalError as BrokerError
 from kombu.message import Message
-from nameko.events import EventHandler
 from nameko.messaging import QueueConsumer
 from redis import ConnectionError as RedisConnectionError
 from redis import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import InterfaceError as DatabaseInterfaceError
 from sqlalchemy.exc import OperationalError as DatabaseError
 
 from shop.errors import ServiceTimeout, ServiceUnavailable
 
-if TYPE_CHECKING:
-    from _typeshed import ExcInfo
-
 log = logging.getLogger(__name__)
 
-TRANSIENT_ERRORS = (DatabaseError, DatabaseInterfaceError, BrokerError, ConnectionError,
-                    RedisConnectionError, RedisTimeoutError, ServiceUnavailable, ServiceTimeout)
-RETRY_PAUSE_SECONDS = 1.0
+TRANSIENT_ERRORS = (BrokerError, ConnectionError, RedisConnectionError, RedisTimeoutError,
+                    ServiceUnavailable, ServiceTimeout)
+# SQLite's errors that pass: the file busy or out of reach for a moment.
+SQLITE_TRANSIENT = ("database is locked", "database table is locked", "disk i/o error",
+                    "unable to open database file")
+# PostgreSQL's class 54, program limit exceeded, is the one OperationalError class a
+# retry cannot help (psycopg2 raises OperationalError for classes 08, 40, 53-58 and more).
+POSTGRES_NOT_TRANSIENT_CLASSES = ("54",)
 # What talking to a broker that has just gone away may raise.
 BROKER_GONE = (OSError, AMQPError, KombuError)
 
 
 def is_transient(error: BaseException) -> bool:
+    if isinstance(error, DBAPIError):
+        return _database_is_at_fault(error)
     return isinstance(error, TRANSIENT_ERRORS)
+
+
+def _database_is_at_fault(error: DBAPIError) -> bool:
+    if error.connection_invalidated:
+        return True
+    if not isinstance(error, (DatabaseError, DatabaseInterfaceError)):
+        return False  # integrity, programming, data errors: the statement's fault
+    cause = error.orig
+    if isinstance(cause, sqlite3.OperationalError):
+        message = str(cause).lower()
+        return any(text in message for text in SQLITE_TRANSIENT)
+    code = getattr(cause, "pgcode", None) or ""
+    return not code.startswith(POSTGRES_NOT_TRANSIENT_CLASSES)
 
 
 def as_unavailable(service_name: str, error: BaseException) -> ServiceUnavailable:
@@ -67,25 +88,3 @@ class SturdyQueueConsumer(QueueConsumer):
         except BROKER_GONE as error:
             log.warning("could not requeue a message, the broker will deliver it again: %s",
                         error)
-
-
-class RetryingEventHandler(EventHandler):
-    """An event handler that keeps an event its handler could not finish for a transient
-    reason: the event goes back on its queue after a pause and is handled again (so the
-    handlers must be idempotent). Other failures are bugs: logged, and the event acked,
-    so one bad event cannot spin for ever."""
-
-    queue_consumer = SturdyQueueConsumer()
-
-    def handle_message_processed(self, message: Message, result: object = None,
-                                 exc_info: ExcInfo | None = None) -> None:
-        if exc_info is not None and is_transient(exc_info[1]):
-            log.warning("%s will be handled again: %s", self.method_name,
-                        str(exc_info[1]).splitlines()[0][:200])
-            eventlet.sleep(RETRY_PAUSE_SECONDS)  # keeps the redelivery from spinning
-            self.queue_consumer.requeue_message(message)
-        else:
-            self.queue_consumer.ack_message(message)
-
-
-event_handler = RetryingEventHandler.decorator

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Any, TypeVar
 
-from shop.migrate import load_config
+from shop.config import load_config
 from shop.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

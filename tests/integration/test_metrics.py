@@ -54,3 +54,18 @@ def test_rpc_errors_are_counted_by_kind(api):
                   error="UNAUTHORIZED") - sample(before, "shop_rpc_errors_total",
                                                  service="users", method="sign_in",
                                                  error="UNAUTHORIZED") == 1
+
+
+def test_dead_letters_are_counted_per_service(api, config):
+    from kombu.connection import Connection
+
+    from shop.redelivery import dead_letter_queue
+
+    text = api.http.get("/metrics").text
+    assert 'shop_dead_letters{service="notifications"} 0.0' in text
+    with Connection(config["AMQP_URI"]) as connection:
+        producer = connection.Producer()
+        for _ in range(2):
+            producer.publish({"id": "x"}, exchange="", routing_key=dead_letter_queue("posts"),
+                             declare=[])
+    assert sample(api.http.get("/metrics").text, "shop_dead_letters", service="posts") == 2

@@ -9,8 +9,8 @@ import pytest
 from nameko.testing.services import dummy, entrypoint_hook
 
 from shop.base import ShopService
+from shop.config import load_config
 from shop.context import bind_request_id
-from shop.migrate import load_config
 
 
 @pytest.fixture

@@ -38,8 +38,9 @@ def test_each_override_in_the_shop_is_listed():
     """A shop extension overriding another nameko method must list it in OVERRIDDEN."""
     from gateway.http import GatewayWebServer, Route
     from shop.entrypoints import ReplyingConsumer, RpcMethod
+    from shop.redelivery import RetryingEventHandler
     from shop.timers import ConfiguredTimer
-    from shop.transient import RetryingEventHandler, SturdyQueueConsumer
+    from shop.transient import SturdyQueueConsumer
 
     listed = {(cls, name) for cls, name in nameko_internals.OVERRIDDEN}
     for subclass in (GatewayWebServer, Route, ReplyingConsumer, RpcMethod, ConfiguredTimer,

@@ -1,44 +1,48 @@
-"""Which failures put an event back, and which are acknowledged as bugs."""
+"""Which failures are the dependency's (retried until it is back) and which the event's or
+the code's (counted, then dead-lettered): shop.transient.is_transient."""
 
-from types import SimpleNamespace
-from unittest.mock import Mock
+import sqlite3
 
+import psycopg2
+import psycopg2.errors
 import pytest
-from sqlalchemy.exc import OperationalError
+from redis import ConnectionError as RedisConnectionError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, ProgrammingError
 
-from shop import transient
-from shop.errors import InvalidInput, ServiceUnavailable
+from shop.errors import InvalidInput, ServiceTimeout, ServiceUnavailable
+from shop.transient import is_transient
 
 
-@pytest.fixture
-def handler(monkeypatch):
-    monkeypatch.setattr(transient, "RETRY_PAUSE_SECONDS", 0)
-    handler = transient.RetryingEventHandler("users", "user_created")
-    handler.method_name = "on_user_created"
-    handler.queue_consumer = Mock()
-    return handler
+def wrapped(kind, cause, invalidated=False):
+    return kind("SELECT 1", {}, cause, connection_invalidated=invalidated)
+
+
+class ProgramLimitExceeded(psycopg2.OperationalError):
+    pgcode = "54001"  # as the server sets it on a real error
 
 
 @pytest.mark.parametrize("error", [
-    OperationalError("SELECT 1", {}, Exception("server closed the connection")),
-    ConnectionRefusedError("broker down"),
-    ServiceUnavailable("products is down"),
+    wrapped(OperationalError, psycopg2.OperationalError("server closed the connection")),
+    wrapped(OperationalError, psycopg2.errors.AdminShutdown("terminating connection")),
+    wrapped(OperationalError, psycopg2.errors.LockNotAvailable("lock timeout")),
+    wrapped(OperationalError, psycopg2.errors.DeadlockDetected("deadlock detected")),
+    wrapped(InterfaceError, psycopg2.InterfaceError("connection already closed")),
+    wrapped(OperationalError, sqlite3.OperationalError("database is locked")),
+    wrapped(ProgrammingError, Exception("anything"), invalidated=True),
+    ConnectionRefusedError("broker down"), RedisConnectionError("redis down"),
+    ServiceUnavailable("products is down"), ServiceTimeout("products is slow"),
 ])
-def test_a_transient_failure_puts_the_event_back(handler, error):
-    message = SimpleNamespace()
-    handler.handle_message_processed(message, exc_info=(type(error), error, None))
-    handler.queue_consumer.requeue_message.assert_called_once_with(message)
-    handler.queue_consumer.ack_message.assert_not_called()
+def test_the_dependency_at_fault_is_transient(error):
+    assert is_transient(error)
 
 
-@pytest.mark.parametrize("error", [KeyError("id"), InvalidInput("bad event")])
-def test_a_bug_or_a_bad_event_is_acknowledged_not_retried_for_ever(handler, error):
-    message = SimpleNamespace()
-    handler.handle_message_processed(message, exc_info=(type(error), error, None))
-    handler.queue_consumer.ack_message.assert_called_once_with(message)
-    handler.queue_consumer.requeue_message.assert_not_called()
-
-
-def test_a_handled_event_is_acknowledged(handler):
-    handler.handle_message_processed(message := SimpleNamespace())
-    handler.queue_consumer.ack_message.assert_called_once_with(message)
+@pytest.mark.parametrize("error", [
+    wrapped(OperationalError, sqlite3.OperationalError("no such table: notifications")),
+    wrapped(OperationalError, sqlite3.OperationalError("table x has no column named y")),
+    wrapped(OperationalError, ProgramLimitExceeded("statement too complex")),
+    wrapped(ProgrammingError, psycopg2.errors.UndefinedTable("relation does not exist")),
+    wrapped(IntegrityError, psycopg2.errors.UniqueViolation("duplicate key")),
+    KeyError("id"), InvalidInput("bad event"), ValueError("bug"),
+])
+def test_the_statement_event_or_code_at_fault_is_not(error):
+    assert not is_transient(error)

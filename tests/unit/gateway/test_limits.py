@@ -8,7 +8,7 @@ from werkzeug.wrappers import Request
 from gateway.limits import Limit, RateLimiter, Verdict
 from gateway.raw import RawRequest
 from gateway.settings import GatewaySettings
-from shop.migrate import load_config
+from shop.config import load_config
 from shop.tokens import Tokens
 from tests.conftest import TEST_JWT_SECRET
 
