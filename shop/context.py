@@ -84,6 +84,9 @@ class RequestContext(DependencyProvider):
     def stop(self) -> None:
         _process_services.discard(self.container.service_name)
 
+    def kill(self) -> None:
+        _process_services.discard(self.container.service_name)
+
     def worker_setup(self, worker_ctx: WorkerContext) -> None:
         bind_request_id(worker_ctx.context_data.get(REQUEST_ID_KEY))
         _current.service = worker_ctx.service_name

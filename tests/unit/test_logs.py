@@ -77,5 +77,6 @@ def test_each_workers_lines_name_its_own_service_in_a_process_of_several(
     services = [json.loads(line)["service"] for line in stream.getvalue().splitlines()
                 if json.loads(line)["message"] == "working"]
     assert services == ["alpha", "beta", "alpha"]
-    logging.getLogger("outside").info("between calls")
-    assert json.loads(stream.getvalue().splitlines()[-1])["service"] == "alpha+beta"
+    logging.getLogger("outside").info("between calls")  # every service of the process
+    outside = json.loads(stream.getvalue().splitlines()[-1])["service"]
+    assert {"alpha", "beta"} <= set(outside.split("+"))
