@@ -296,3 +296,26 @@ def test_details_bring_the_buyer_and_current_products(service):
     details = service.get_order_details(order["id"], actor=BUYER)
     assert details["buyer"] == {"name": "ada"} and details["unavailable"] == []
     assert details["products"] == {LAMP: {"id": LAMP, "price": "21.00"}, MUG: None}
+
+
+def test_a_key_race_won_by_another_body_takes_no_stock_for_the_loser(service):
+    """The loser of an Idempotency-Key race with a different body is refused before it
+    takes anything: the claim comes first, so no stock waits for the sweep."""
+    started, go_on = eventlet.event.Event(), eventlet.event.Event()
+
+    def slow_take(order_id, items):
+        if not started.ready():
+            started.send(order_id)
+            go_on.wait()
+        return take_at_catalogue_prices(order_id, items)
+
+    service.rpc.products.take_stock.side_effect = slow_take
+    winner = eventlet.spawn(place, service, key="k-1")
+    started.wait()  # the winner holds the key, pending
+    with pytest.raises(IdempotencyKeyReused):
+        place(service, [{"product_id": MUG, "quantity": 9}], key="k-1")
+    go_on.send()
+    assert winner.wait()["replayed"] is False
+    assert service.rpc.products.take_stock.call_count == 1  # the winner's take only
+    service.rpc.products.release_stock.assert_not_called()
+    assert list(rows(service).values()) == ["placed"]
