@@ -143,3 +143,7 @@ class CallSettings(Settings):
     event_confirm_seconds: float = dataclasses.field(metadata=at_least(0.001))
     # Failures (not transient ones) after which an event is dead-lettered.
     event_max_attempts: int = dataclasses.field(metadata=at_least(1))
+    # The outbox relay looks for unsent events this often besides being woken after a
+    # write; a relay's claim on a batch lapses after the lease (shop/outbox.py).
+    outbox_poll_seconds: float = dataclasses.field(metadata=at_least(0.01))
+    outbox_lease_seconds: float = dataclasses.field(metadata=at_least(1))

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, Index, String, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from shop.outbox import outbox_table
 from shop.schemas import utcnow
 
 
@@ -28,6 +29,9 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
+
+# Events leave through it, written in the transaction of the change (shop/outbox.py).
+Outbox = outbox_table(Base.metadata)
 
 # "Ada" and "ada" are the same name: no one may pass for another by changing case.
 Index("uq_users_name_lower", func.lower(User.name), unique=True)

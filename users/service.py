@@ -17,8 +17,8 @@ from shop import health
 from shop.database import Database, fetch_page
 from shop.entrypoints import rpc_method
 from shop.errors import Conflict, Forbidden, Unauthorized
-from shop.events import EventDispatcher
-from shop.schemas import PageSchema, acts_for, is_admin, load, load_actor
+from shop.outbox import EventOutbox
+from shop.schemas import PageSchema, acts_for, is_admin, load, load_actor, utcnow
 from shop.tokens import TokenService
 from users.models import Base, User
 from users.passwords import PasswordHasher
@@ -30,7 +30,7 @@ class UsersService(health.DatabaseHealth):
     db = Database(Base)
     passwords = PasswordHasher()
     tokens = TokenService()
-    dispatch = EventDispatcher()
+    outbox = EventOutbox(Base)
 
     @rpc_method
     def create_user(self, data: dict) -> dict:
@@ -46,10 +46,9 @@ class UsersService(health.DatabaseHealth):
                     password_hash=self.passwords.hash(fields["password"]))
         session.add(user)
         self._commit(flush_only=True)  # a taken name or email is refused before the event
-        # Announced before the commit: if the broker cannot take the event, the account is
-        # not kept either (503), so no account exists that the other services never heard of.
-        self.dispatch("user_created", {"id": user.id, "name": user.name, "email": user.email,
-                                       "role": user.role})
+        # In the account's transaction: the account and its announcement exist together.
+        self.outbox.add(session, "user_created", {"id": user.id, "name": user.name,
+                                                  "email": user.email, "role": user.role})
         self._commit()
         return UserSchema().dump(user)
 
@@ -106,13 +105,15 @@ class UsersService(health.DatabaseHealth):
             user.password_hash = self.passwords.hash(fields.pop("password"))
         for field, value in fields.items():
             setattr(user, field, value)
-        self._commit()
+        user.updated_at = utcnow()
+        self._commit(flush_only=True)
         account = UserSchema().dump(user)
         # updated_at is when a password or role change took effect: the gateway refuses
         # tokens issued before a password change, and reads the role anew after a role one.
-        self.dispatch("user_updated", {"id": user.id, "name": user.name, "email": user.email,
-                                       "role": user.role, "changed": changed,
-                                       "updated_at": account["updated_at"]})
+        self.outbox.add(self.db.session, "user_updated", {
+            "id": user.id, "name": user.name, "email": user.email, "role": user.role,
+            "changed": changed, "updated_at": account["updated_at"]})
+        self._commit()
         return account
 
     @rpc_method
@@ -123,8 +124,8 @@ class UsersService(health.DatabaseHealth):
         if not acts_for(actor, user.id):
             raise Forbidden("You may delete only your own account.")
         self.db.session.delete(user)
+        self.outbox.add(self.db.session, "user_deleted", {"id": user.id})
         self._commit()
-        self.dispatch("user_deleted", {"id": user.id})
 
     @rpc_method
     def set_role(self, user_id: str, role: str) -> dict:

@@ -1,13 +1,16 @@
 """The users service's rules, run with nameko's worker_factory on a real SQLite database."""
 
+import json
 
 import pytest
 from nameko.testing.services import worker_factory
+from sqlalchemy import select
 
 from shop.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from shop.outbox import Emitter
 from shop.tokens import Tokens
 from tests.conftest import TEST_JWT_SECRET
-from users.models import Base
+from users.models import Base, Outbox
 from users.passwords import Passwords
 from users.service import UsersService
 
@@ -17,7 +20,15 @@ PASSWORDS = Passwords(rounds=4)
 
 @pytest.fixture
 def service(sqlite_db):
-    return worker_factory(UsersService, db=sqlite_db(Base), passwords=PASSWORDS, tokens=TOKENS)
+    return worker_factory(UsersService, db=sqlite_db(Base), passwords=PASSWORDS, tokens=TOKENS,
+                          outbox=Emitter(Outbox, {}))
+
+
+def events(service):
+    """What the outbox holds, oldest first: (event type, payload without its id and time)."""
+    rows = service.db.session.execute(select(Outbox).order_by(Outbox.c.id)).mappings()
+    return [(row["event_type"], {key: value for key, value in json.loads(row["payload"]).items()
+                                 if key not in ("event_id", "occurred_at")}) for row in rows]
 
 
 def new_user(service, name="ada", email="ada@example.com", password="correct horse"):
@@ -33,9 +44,9 @@ def test_create_user_normalises_email_and_never_returns_the_hash(service):
     assert user["email"] == "ada@example.com"
     assert user["role"] == "user"
     assert "password" not in user and "password_hash" not in user
-    service.dispatch.assert_called_once_with(
-        "user_created", {"id": user["id"], "name": "ada", "email": "ada@example.com",
-                         "role": "user"})
+    assert events(service) == [
+        ("user_created", {"id": user["id"], "name": "ada", "email": "ada@example.com",
+                          "role": "user"})]
 
 
 @pytest.mark.parametrize("password", ["short", "x" * 73, "é" * 37])
@@ -121,7 +132,7 @@ def test_changing_password_lets_the_new_one_sign_in(service):
     assert service.sign_in({"email": "ada@example.com", "password": "battery staple"})
     with pytest.raises(Unauthorized):
         service.sign_in({"email": "ada@example.com", "password": "correct horse"})
-    event, payload = service.dispatch.call_args.args
+    event, payload = events(service)[-1]
     assert event == "user_updated" and payload["changed"] == ["password"]
     assert "password" not in payload and "password_hash" not in payload
 
@@ -145,7 +156,7 @@ def test_renaming_to_a_taken_name_conflicts(service):
 def test_deleting_self_emits_user_deleted(service):
     ada = new_user(service)
     service.delete_user(ada["id"], actor=as_actor(ada))
-    service.dispatch.assert_called_with("user_deleted", {"id": ada["id"]})
+    assert events(service)[-1] == ("user_deleted", {"id": ada["id"]})
     with pytest.raises(NotFound):
         service.get_user(ada["id"])
 
@@ -178,10 +189,15 @@ def test_bad_paging_values_are_invalid(service, page, limit):
         service.list_users(page=page, limit=limit)
 
 
-def test_an_account_whose_event_cannot_be_sent_is_not_kept(service):
-    service.dispatch.side_effect = ConnectionRefusedError("broker down")
+def test_an_account_and_its_event_are_kept_together_or_not_at_all(service, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise ConnectionRefusedError("database gone at commit")
+
+    monkeypatch.setattr(service.db.session, "commit", refuse)
     with pytest.raises(ConnectionRefusedError):
         new_user(service)
     service.db.session.rollback()  # what the worker's teardown does
-    service.dispatch.side_effect = None
+    monkeypatch.undo()
+    assert events(service) == []  # no announcement of an account that does not exist
     assert new_user(service)["name"] == "ada"  # the name was never taken
+    assert [event for event, _ in events(service)] == ["user_created"]
