@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Index, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from shop.outbox import outbox_table
 from shop.schemas import utcnow
 
 
@@ -42,3 +43,6 @@ class Comment(Base):
 
 Index("ix_posts_created", Post.created_at.desc(), Post.id)
 Index("ix_comments_post_created", Comment.post_id, Comment.created_at, Comment.id)
+
+# Events leave through it, written in the transaction of the change (shop/outbox.py).
+Outbox = outbox_table(Base.metadata)

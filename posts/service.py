@@ -17,7 +17,7 @@ from shop import health
 from shop.database import Database
 from shop.entrypoints import rpc_method
 from shop.errors import Forbidden, NotFound
-from shop.events import EventDispatcher
+from shop.outbox import EventOutbox
 from shop.redelivery import event_handler
 from shop.schemas import PageSchema, acts_for, load, load_actor, load_author, no_such, parse_id
 
@@ -31,17 +31,19 @@ class PostsService(health.DatabaseHealth):
     name = "posts"
 
     db = Database(Base)
-    dispatch = EventDispatcher()
+    outbox = EventOutbox(Base)
 
     @rpc_method
     def create_post(self, data: dict, actor: dict) -> dict:
         """Creates a post authored by actor ({"id", "role"}); data: {"title", "body"}."""
         author = load_author(actor)
         post = Post(author_id=author["id"], **load(NewPostSchema(), data))
-        self.db.session.add(post)
-        self.db.session.commit()
-        self.dispatch("post_created", {"id": post.id, "author_id": post.author_id,
-                                       "title": post.title})
+        session = self.db.session
+        session.add(post)
+        session.flush()  # gives the post its id
+        self.outbox.add(session, "post_created", {"id": post.id, "author_id": post.author_id,
+                                                  "title": post.title})
+        session.commit()
         return PostSchema().dump(post)
 
     @rpc_method
@@ -71,9 +73,9 @@ class PostsService(health.DatabaseHealth):
             raise Forbidden("Only the author or an admin may change this post.")
         for field, value in fields.items():
             setattr(post, field, value)
+        self.outbox.add(self.db.session, "post_updated", {
+            "id": post.id, "author_id": post.author_id, "changed": sorted(fields)})
         self.db.session.commit()
-        self.dispatch("post_updated", {"id": post.id, "author_id": post.author_id,
-                                       "changed": sorted(fields)})
         return PostSchema().dump(post)
 
     @rpc_method
@@ -92,11 +94,13 @@ class PostsService(health.DatabaseHealth):
         post = self._get_post(post_id)
         comment = Comment(post_id=post.id, author_id=author["id"],
                           **load(NewCommentSchema(), data))
-        self.db.session.add(comment)
-        self.db.session.commit()
-        self.dispatch("comment_added", {"id": comment.id, "post_id": post.id,
-                                        "author_id": comment.author_id,
-                                        "post_author_id": post.author_id})
+        session = self.db.session
+        session.add(comment)
+        session.flush()  # gives the comment its id
+        self.outbox.add(session, "comment_added", {"id": comment.id, "post_id": post.id,
+                                                   "author_id": comment.author_id,
+                                                   "post_author_id": post.author_id})
+        session.commit()
         return CommentSchema().dump(comment)
 
     @rpc_method
@@ -136,6 +140,5 @@ class PostsService(health.DatabaseHealth):
         for post in posts:
             session.execute(delete(Comment).where(Comment.post_id == post.id))
             session.delete(post)
+            self.outbox.add(session, "post_deleted", {"id": post.id, "author_id": post.author_id})
         session.commit()
-        for post in posts:
-            self.dispatch("post_deleted", {"id": post.id, "author_id": post.author_id})

@@ -6,9 +6,11 @@ import uuid
 import pytest
 from nameko.testing.services import worker_factory
 
-from posts.models import Base
+from posts.models import Base, Outbox
 from posts.service import PostsService
 from shop.errors import Forbidden, InvalidInput, NotFound
+from shop.outbox import Emitter
+from tests.outbox import written_events
 
 ADA = {"id": str(uuid.uuid4()), "role": "user"}
 BOB = {"id": str(uuid.uuid4()), "role": "user"}
@@ -17,7 +19,7 @@ ADMIN = {"role": "admin"}
 
 @pytest.fixture
 def service(sqlite_db):
-    return worker_factory(PostsService, db=sqlite_db(Base))
+    return worker_factory(PostsService, db=sqlite_db(Base), outbox=Emitter(Outbox, {}))
 
 
 def new_post(service, actor=ADA, title="Hello"):
@@ -25,7 +27,7 @@ def new_post(service, actor=ADA, title="Hello"):
 
 
 def events(service, name):
-    return [call.args[1] for call in service.dispatch.call_args_list if call.args[0] == name]
+    return written_events(service, Outbox, name)
 
 
 def test_a_post_is_authored_by_its_actor(service):

@@ -1,15 +1,14 @@
 """The users service's rules, run with nameko's worker_factory on a real SQLite database."""
 
-import json
 
 import pytest
 from nameko.testing.services import worker_factory
-from sqlalchemy import select
 
 from shop.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from shop.outbox import Emitter
 from shop.tokens import Tokens
 from tests.conftest import TEST_JWT_SECRET
+from tests.outbox import written_events
 from users.models import Base, Outbox
 from users.passwords import Passwords
 from users.service import UsersService
@@ -25,10 +24,7 @@ def service(sqlite_db):
 
 
 def events(service):
-    """What the outbox holds, oldest first: (event type, payload without its id and time)."""
-    rows = service.db.session.execute(select(Outbox).order_by(Outbox.c.id)).mappings()
-    return [(row["event_type"], {key: value for key, value in json.loads(row["payload"]).items()
-                                 if key not in ("event_id", "occurred_at")}) for row in rows]
+    return written_events(service, Outbox)
 
 
 def new_user(service, name="ada", email="ada@example.com", password="correct horse"):
