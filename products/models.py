@@ -10,6 +10,7 @@ from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, In
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shop.money import cents, from_cents
+from shop.outbox import outbox_table
 from shop.schemas import utcnow
 
 
@@ -72,3 +73,6 @@ class ReservationItem(Base):
 
 
 Index("ix_products_price", Product.price_cents)
+
+# Events leave through it, written in the transaction of the change (shop/outbox.py).
+Outbox = outbox_table(Base.metadata)

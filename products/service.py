@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from contracts.products import (
     NewProductSchema,
@@ -22,8 +22,8 @@ from shop import health
 from shop.database import Database
 from shop.entrypoints import rpc_method
 from shop.errors import Conflict, Forbidden
-from shop.events import EventDispatcher
 from shop.money import cents, from_cents
+from shop.outbox import EventOutbox
 from shop.schemas import is_admin, load, load_actor, no_such, parse_id
 from shop.settings import SettingsProvider
 
@@ -49,7 +49,7 @@ class ProductsService(health.DatabaseHealth):
     name = "products"
 
     db = Database(Base)
-    dispatch = EventDispatcher()
+    outbox = EventOutbox(Base)
     settings = SettingsProvider(ProductsSettings)
 
     # --- the catalogue -------------------------------------------------------------
@@ -63,10 +63,12 @@ class ProductsService(health.DatabaseHealth):
         product = Product(name=fields["name"], description=fields["description"],
                           price_cents=cents(fields["price"]), category=fields["category"],
                           stock=fields["stock"], is_active=True)
-        self.db.session.add(product)
-        self.db.session.commit()
-        self.dispatch("product_created", {"id": product.id, "name": product.name,
-                                          "category": product.category})
+        session = self.db.session
+        session.add(product)
+        session.flush()  # gives the product its id
+        self.outbox.add(session, "product_created", {"id": product.id, "name": product.name,
+                                                     "category": product.category})
+        session.commit()
         return ProductSchema().dump(product)
 
     @rpc_method
@@ -109,8 +111,9 @@ class ProductsService(health.DatabaseHealth):
             product.price_cents = cents(fields["price"])
         for field in fields.keys() - {"price"}:
             setattr(product, field, fields[field])
+        self.outbox.add(self.db.session, "product_updated",
+                        {"id": product.id, "changed": sorted(fields)})
         self.db.session.commit()
-        self.dispatch("product_updated", {"id": product.id, "changed": sorted(fields)})
         return ProductSchema().dump(product)
 
     @rpc_method
@@ -126,8 +129,9 @@ class ProductsService(health.DatabaseHealth):
             product.is_active = False
         else:
             session.delete(product)
+        self.outbox.add(session, "product_deleted",
+                        {"id": product.id, "deactivated": bool(referenced)})
         session.commit()
-        self.dispatch("product_deleted", {"id": product.id, "deactivated": bool(referenced)})
         return {"deleted": not referenced, "deactivated": bool(referenced)}
 
     @rpc_method
@@ -142,8 +146,9 @@ class ProductsService(health.DatabaseHealth):
         if after is None:
             self.db.session.rollback()
             raise Conflict("Stock cannot go below zero.", {"delta": [f"Stock is {product.stock}."]})
+        self._announce(self.db.session,
+                       [stock.StockChange(product.id, product.name, after - delta, after)])
         self.db.session.commit()
-        self._announce([stock.StockChange(product.id, product.name, after - delta, after)])
         return ProductSchema().dump(product)
 
     # --- stock for orders ----------------------------------------------------------
@@ -157,9 +162,8 @@ class ProductsService(health.DatabaseHealth):
         InsufficientStock (naming every short item), or Conflict if the order's stock
         was given back before this take arrived."""
         request = load(STOCK_TAKE, {"order_id": order_id, "items": items})
-        taken, changes = stock.take(self.db.engine, request["order_id"], {
-            item["product_id"]: item["quantity"] for item in request["items"]})
-        self._announce(changes)
+        taken = stock.take(self.db.engine, request["order_id"], {
+            item["product_id"]: item["quantity"] for item in request["items"]}, self._announce)
         return {"order_id": request["order_id"], "items": [
             {"product_id": item.product_id, "quantity": item.quantity,
              "unit_price": str(from_cents(item.unit_price_cents)), "name": item.name}
@@ -169,26 +173,25 @@ class ProductsService(health.DatabaseHealth):
     def release_stock(self, order_id: str) -> dict:
         """Gives an order's stock back. Idempotent; for an order that took nothing it
         makes sure a late take is refused. Returns {"released": bool}."""
-        changes = stock.release(self.db.engine, parse_id(order_id, "order"))
-        self._announce(changes)
-        return {"order_id": order_id, "released": bool(changes)}
+        released = stock.release(self.db.engine, parse_id(order_id, "order"), self._announce)
+        return {"order_id": order_id, "released": released}
 
     # --- helpers -------------------------------------------------------------------
 
-    def _announce(self, changes: list[stock.StockChange]) -> None:
-        """Tells others of stock changes; stock_low when one falls below the threshold."""
+    def _announce(self, executor: Session | Connection,
+                   changes: list[stock.StockChange]) -> None:
+        """Writes the events of stock changes in executor's transaction: product_updated,
+        and stock_low when one falls below the threshold."""
         threshold = self.settings.stock_low_threshold
         for change in changes:
-            self.dispatch("product_updated", {"id": change.product_id, "changed": ["stock"],
-                                              "stock": change.after})
+            self.outbox.add(executor, "product_updated", {
+                "id": change.product_id, "changed": ["stock"], "stock": change.after})
             if change.after < threshold <= change.before:
-                self.dispatch("stock_low", {
-                    "event_id": str(uuid.uuid4()), "product_id": change.product_id,
-                    "name": change.name or self._name_of(change.product_id),
-                    "stock": change.after, "threshold": threshold})
-
-    def _name_of(self, product_id: str) -> str:
-        return self.db.session.scalar(select(Product.name).where(Product.id == product_id))
+                name = change.name or executor.scalar(
+                    select(Product.name).where(Product.id == change.product_id))
+                self.outbox.add(executor, "stock_low", {
+                    "product_id": change.product_id, "name": name, "stock": change.after,
+                    "threshold": threshold})
 
     def _get(self, product_id: str) -> Product:
         return self.db.get(Product, product_id, "product")

@@ -11,10 +11,11 @@ placement path runs four statements and builds no ORM objects.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from products.models import Product, Reservation, ReservationItem
 from shop.database import insert_unless_present
@@ -63,16 +64,21 @@ class _Refused(Exception):
         self.product_ids = product_ids
 
 
-def take(engine: Engine, order_id: str,
-         wanted: dict[str, int]) -> tuple[list[TakenItem], list[StockChange]]:
-    """Takes every wanted {product_id: quantity} for the order, or raises and takes none.
-    Returns what the order holds: the first take's items if it was taken before."""
+Announce = Callable[[Connection, list[StockChange]], None]
+
+
+def take(engine: Engine, order_id: str, wanted: dict[str, int],
+         announce: Announce) -> list[TakenItem]:
+    """Takes every wanted {product_id: quantity} for the order, or raises and takes none;
+    announce(connection, changes) writes the events of the changes in the same
+    transaction. Returns what the order holds: the first take's items if it was taken
+    before."""
     try:
         with engine.begin() as connection:
             claimed = connection.execute(insert_unless_present(connection, Reservation).values(
                 order_id=order_id, status=TAKEN, created_at=utcnow())).rowcount
             if not claimed:
-                return _taken_before(connection, order_id), []
+                return _taken_before(connection, order_id)
             taken, changes, refused = [], [], []
             for product_id in sorted(wanted):  # one lock order for every take
                 quantity = wanted[product_id]
@@ -90,7 +96,8 @@ def take(engine: Engine, order_id: str,
                 {"order_id": order_id, "product_id": item.product_id,
                  "quantity": item.quantity, "unit_price_cents": item.unit_price_cents}
                 for item in taken])
-        return taken, changes
+            announce(connection, changes)
+        return taken
     except _Refused as refusal:
         raise _refusal(engine, wanted, refusal.product_ids) from None
 
@@ -118,9 +125,10 @@ def _refusal(engine: Engine, wanted: dict[str, int], refused: list[str]) -> Exce
         for product_id in refused}})
 
 
-def release(engine: Engine, order_id: str) -> list[StockChange]:
-    """Gives an order's taken stock back; nothing if it was given back already or never
-    taken (then a later take of this order is refused)."""
+def release(engine: Engine, order_id: str, announce: Announce) -> bool:
+    """Gives an order's taken stock back, announcing the changes in the same transaction;
+    nothing if it was given back already or never taken (then a later take of this order
+    is refused). Whether anything was given back."""
     with engine.begin() as connection:
         released = connection.execute(
             update(Reservation)
@@ -129,7 +137,7 @@ def release(engine: Engine, order_id: str) -> list[StockChange]:
         if not released:
             connection.execute(insert_unless_present(connection, Reservation).values(
                 order_id=order_id, status=RELEASED, created_at=utcnow()))
-            return []
+            return False
         changes = []
         for product_id, quantity in connection.execute(
                 select(ReservationItem.product_id, ReservationItem.quantity)
@@ -138,4 +146,5 @@ def release(engine: Engine, order_id: str) -> list[StockChange]:
                                                       "quantity": quantity})
             if after is not None:  # None: the product is gone, and its stock with it
                 changes.append(StockChange(product_id, "", after - quantity, after))
-        return changes
+        announce(connection, changes)
+        return True

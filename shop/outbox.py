@@ -46,7 +46,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from shop.amqp import PERSISTENT, BrokerLink, make_message
@@ -90,9 +90,11 @@ class Emitter:
         self.headers = headers
         self.wrote = False
 
-    def add(self, session: Session, event_type: str, payload: dict[str, Any]) -> str:
-        """Writes the event in session's transaction; returns its event_id. It is
-        published once that transaction commits, and never if it rolls back."""
+    def add(self, session: Session | Connection, event_type: str,
+            payload: dict[str, Any]) -> str:
+        """Writes the event in the transaction of session (an ORM session or a Core
+        connection); returns its event_id. It is published once that transaction commits,
+        and never if it rolls back."""
         event_id = str(uuid.uuid4())
         occurred_at = utcnow()
         event = {**payload, "event_id": event_id,

@@ -5,11 +5,13 @@ import uuid
 import pytest
 from nameko.testing.services import worker_factory
 
-from products.models import Base, Product
+from products.models import Base, Outbox, Product
 from products.service import ProductsService
 from products.settings import ProductsSettings
 from shop.errors import Conflict, Forbidden, InsufficientStock, InvalidInput, NotFound
+from shop.outbox import Emitter
 from tests.config_yml import settings
+from tests.outbox import written_events
 
 ADMIN = {"role": "admin"}
 SETTINGS = settings(ProductsSettings, stock_low_threshold=5)
@@ -17,7 +19,8 @@ SETTINGS = settings(ProductsSettings, stock_low_threshold=5)
 
 @pytest.fixture
 def service(sqlite_db):
-    return worker_factory(ProductsService, db=sqlite_db(Base), settings=SETTINGS)
+    return worker_factory(ProductsService, db=sqlite_db(Base), settings=SETTINGS,
+                          outbox=Emitter(Outbox, {}))
 
 
 def new_product(service, name="Lamp", price="19.99", stock=10, category="home", **extra):
@@ -26,7 +29,7 @@ def new_product(service, name="Lamp", price="19.99", stock=10, category="home", 
 
 
 def events(service, name):
-    return [call.args[1] for call in service.dispatch.call_args_list if call.args[0] == name]
+    return written_events(service, Outbox, name)
 
 
 def order_id():
