@@ -18,6 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shop.money import from_cents
+from shop.outbox import outbox_table
 from shop.schemas import utcnow
 
 
@@ -72,3 +73,6 @@ class OrderItem(Base):
 
 Index("ix_orders_user_created", Order.user_id, Order.created_at.desc())
 Index("ix_orders_status", Order.status)
+
+# Events leave through it, written in the transaction of the change (shop/outbox.py).
+Outbox = outbox_table(Base.metadata)

@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable
 
 from sqlalchemy import delete, insert, update
+from sqlalchemy.engine import Connection
 
 from orders import store
 from orders.store import FAILED, ITEMS, ORDERS, PENDING, PLACED
@@ -35,7 +36,7 @@ from shop.errors import (
     ServiceTimeout,
     ServiceUnavailable,
 )
-from shop.money import cents
+from shop.money import cents, from_cents
 from shop.schemas import utcnow
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,8 @@ REFUSALS = (InsufficientStock, NotFound)  # products took nothing, and said why
 class OrderPlacement:
     """One attempt to place one user's order."""
 
-    def __init__(self, db: DatabaseWrapper, products, announce: Callable[[dict], None],
+    def __init__(self, db: DatabaseWrapper, products,
+                 announce: Callable[[Connection, dict], object],
                  user_id: str, request: dict, fingerprint: str, idempotency_key: str | None):
         # Every statement here stands alone (the conditional ones decide who wins), so
         # none pays for a BEGIN and a COMMIT: three round trips to place an order.
@@ -82,15 +84,10 @@ class OrderPlacement:
                 self.give_up(release=True)
                 raise
             try:
-                order, replayed = self.finish(taken)
+                return self.finish(taken)
             except Exception:
                 self.give_up(release=True)
                 raise
-            if not replayed:
-                self.announce({"id": order["id"], "user_id": order["user_id"],
-                               "total": str(order["total"]),
-                               "item_count": sum(item["quantity"] for item in order["items"])})
-            return order, replayed
         raise ServiceUnavailable("The order could not be placed; try again.",
                                  {"service": "products"})
 
@@ -128,21 +125,27 @@ class OrderPlacement:
             return store.read(connection, earlier["id"])
 
     def finish(self, taken: dict) -> tuple[dict, bool]:
-        """Marks the order placed with what was taken; (the order, False). If a parallel
-        replay placed it first: (that order, True)."""
+        """Marks the order placed with what was taken and writes order_placed in the same
+        transaction; (the order, False). If a parallel replay placed it first: (that
+        order, True)."""
         items = [{"order_id": self.order_id, "product_id": item["product_id"],
                   "name": item["name"], "unit_price_cents": cents(item["unit_price"]),
                   "quantity": item["quantity"]} for item in taken["items"]]
         total = sum(item["unit_price_cents"] * item["quantity"] for item in items)
         now = utcnow()
-        with self.db.autocommit.connect() as connection:
+        with self.db.engine.begin() as connection:
             # Items first: a replay finishing the same order adds none (one row per
             # product), and items of an order that never becomes placed go with it.
             connection.execute(insert_unless_present(connection, ITEMS), items)
             placed = connection.execute(
                 update(ORDERS).where(ORDERS.c.id == self.order_id, ORDERS.c.status == PENDING)
                 .values(status=PLACED, total_cents=total, updated_at=now)).rowcount
-            if not placed:
+            if placed:
+                self.announce(connection, {
+                    "id": self.order_id, "user_id": self.user_id,
+                    "total": str(from_cents(total)),
+                    "item_count": sum(item["quantity"] for item in items)})
+            else:
                 earlier = store.read(connection, self.order_id)
         if not placed:
             if earlier is None:  # given up meanwhile (the sweep): its stock goes back

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from functools import partial
+from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
 
 from contracts.orders import (
     IdempotencyKeySchema,
@@ -25,7 +27,7 @@ from shop import health
 from shop.database import Database
 from shop.entrypoints import rpc_method
 from shop.errors import Conflict, Forbidden, NotFound
-from shop.events import EventDispatcher
+from shop.outbox import EventOutbox
 from shop.rpc import DeadlineRpc
 from shop.schemas import (
     acts_for,
@@ -58,7 +60,7 @@ class OrdersService(health.DatabaseHealth):
 
     db = Database(Base)
     rpc = DeadlineRpc()
-    dispatch = EventDispatcher()
+    outbox = EventOutbox(Base)
     settings = SettingsProvider(OrdersSettings)
 
     @rpc_method
@@ -73,7 +75,7 @@ class OrdersService(health.DatabaseHealth):
         request = load(NEW_ORDER, data)
         key = load(IDEMPOTENCY_KEY, {"key": idempotency_key})["key"]
         order, replayed = OrderPlacement(
-            self.db, self.rpc.products, partial(self.dispatch, "order_placed"),
+            self.db, self.rpc.products, partial(self._announce, "order_placed"),
             buyer["id"], request, fingerprint(request), key).run()
         return {"order": ORDER.dump(order), "replayed": replayed}
 
@@ -138,9 +140,7 @@ class OrdersService(health.DatabaseHealth):
         if order.status not in allowed:
             raise Conflict(f"An order that is {order.status} cannot be cancelled"
                            + ("." if is_admin(actor) else " by its buyer."))
-        previous = self._move(order, order.status, "cancelled")
-        self.dispatch("order_cancelled", {"id": order.id, "user_id": order.user_id,
-                                          "previous_status": previous})
+        self._move(order, "cancelled", "order_cancelled")
         self._release_stock(order)
         return ORDER.dump(order)
 
@@ -153,9 +153,7 @@ class OrdersService(health.DatabaseHealth):
         order = self._get(order_id)
         if NEXT_STATUS.get(order.status) != target:
             raise Conflict(f"An order that is {order.status} cannot become {target}.")
-        previous = self._move(order, order.status, target)
-        self.dispatch("order_status_changed", {"id": order.id, "user_id": order.user_id,
-                                               "status": target, "previous_status": previous})
+        self._move(order, target, "order_status_changed", status=target)
         return ORDER.dump(order)
 
     @every(OrdersSettings, "stock_release_retry_seconds")
@@ -184,16 +182,25 @@ class OrdersService(health.DatabaseHealth):
             order.stock_released = True
         self.db.session.commit()
 
-    def _move(self, order: Order, current: str, target: str) -> str:
-        """Changes status only if no one else changed it meanwhile; returns the old one."""
-        moved = self.db.session.execute(
+    def _move(self, order: Order, target: str, event_type: str, **announced: str) -> None:
+        """Changes status only if no one else changed it meanwhile, and writes event_type
+        in the same transaction (with the previous status)."""
+        session = self.db.session
+        current = order.status
+        moved = session.execute(
             update(Order).where(Order.id == order.id, Order.status == current)
             .values(status=target))
-        self.db.session.commit()
         if moved.rowcount == 0:
+            session.rollback()
             raise Conflict("The order changed meanwhile; read it again.")
-        self.db.session.refresh(order)
-        return current
+        self.outbox.add(session, event_type, {"id": order.id, "user_id": order.user_id,
+                                              **announced, "previous_status": current})
+        session.commit()
+        session.refresh(order)
+
+    def _announce(self, event_type: str, connection: Connection,
+                  payload: dict[str, Any]) -> None:
+        self.outbox.add(connection, event_type, payload)
 
     def _get(self, order_id: str) -> Order:
         order = self.db.get(Order, order_id, "order")

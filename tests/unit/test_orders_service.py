@@ -9,7 +9,7 @@ import eventlet.event
 import pytest
 from nameko.testing.services import worker_factory
 
-from orders.models import Base, Order
+from orders.models import Base, Order, Outbox
 from orders.service import OrdersService
 from orders.settings import OrdersSettings
 from shop.errors import (
@@ -22,7 +22,9 @@ from shop.errors import (
     ServiceTimeout,
     ServiceUnavailable,
 )
+from shop.outbox import Emitter
 from tests.config_yml import settings
+from tests.outbox import written_events
 
 BUYER = {"id": str(uuid.uuid4()), "role": "user"}
 ADMIN = {"role": "admin"}
@@ -33,7 +35,8 @@ ADDRESS = {"line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "coun
 @pytest.fixture
 def service(sqlite_db):
     worker = worker_factory(OrdersService, db=sqlite_db(Base),
-                            settings=settings(OrdersSettings, order_pending_seconds=120))
+                            settings=settings(OrdersSettings, order_pending_seconds=120),
+                            outbox=Emitter(Outbox, {}))
     worker.rpc.products.take_stock.side_effect = take_at_catalogue_prices
     return worker
 
@@ -57,6 +60,10 @@ def rows(service, status=None):
             if status is None or order.status == status}
 
 
+def events(service):
+    return written_events(service, Outbox)
+
+
 def taken_order_id(service):
     (order_id, _), _ = service.rpc.products.take_stock.call_args
     return order_id
@@ -72,8 +79,8 @@ def test_an_order_is_placed_at_the_prices_products_took_it_and_announced(service
     assert order["shipping_address"]["country"] == "DE"
     assert service.rpc.products.take_stock.call_count == 1  # the one hop
     assert taken_order_id(service) == order["id"]
-    service.dispatch.assert_called_once_with("order_placed", {
-        "id": order["id"], "user_id": BUYER["id"], "total": "48.48", "item_count": 3})
+    assert events(service) == [("order_placed", {
+        "id": order["id"], "user_id": BUYER["id"], "total": "48.48", "item_count": 3})]
     assert service.get_order(order["id"], actor=BUYER) == order
 
 
@@ -109,7 +116,7 @@ def test_insufficient_stock_leaves_no_order_and_costs_no_release(service):
         place(service)
     assert rows(service) == {}
     service.rpc.products.release_stock.assert_not_called()
-    service.dispatch.assert_not_called()
+    assert events(service) == []
 
 
 def test_a_failure_after_the_take_fails_the_order_and_releases_its_stock(service, monkeypatch):
@@ -120,7 +127,7 @@ def test_a_failure_after_the_take_fails_the_order_and_releases_its_stock(service
         place(service)
     service.rpc.products.release_stock.assert_called_once_with(taken_order_id(service))
     assert rows(service) == {}  # released at once, so nothing is left to settle
-    service.dispatch.assert_not_called()
+    assert events(service) == []
 
 
 def test_failed_and_pending_orders_are_never_shown(service):
@@ -216,7 +223,7 @@ def test_a_replay_finishes_a_pending_order_under_its_key_and_one_announces_it(se
     first = first.wait()
     assert second["order"]["id"] == first["order"]["id"] == order_id
     assert sorted([first["replayed"], second["replayed"]]) == [False, True]
-    assert service.dispatch.call_count == 1
+    assert [event for event, _ in events(service)] == ["order_placed"]
     assert rows(service) == {order_id: "placed"}
 
 
