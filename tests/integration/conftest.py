@@ -1,17 +1,14 @@
 """Fixtures for tests that run the real services on the real broker, called through HTTP."""
 
-import time
-
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
-from sqlalchemy import MetaData, create_engine, func, select
 
 from gateway.service import GatewayService
 from notifications.service import NotificationsService
 from orders.service import OrdersService
 from posts.service import PostsService
 from products.service import ProductsService
-from shop.outbox import outbox_table
+from tests.outbox import events_delivered
 from users.service import UsersService
 
 
@@ -95,21 +92,3 @@ def shop(api):
     events_delivered(api.config, "products")
     return api, admin, products
 
-
-def events_delivered(config, service, seconds=5.0):
-    """Until the service's outbox holds nothing unsent, and its consumers had a moment."""
-    table = outbox_table(MetaData())
-    engine = create_engine(config["DB_URIS"][f"{service}:Base"])
-    deadline = time.monotonic() + seconds
-    try:
-        while time.monotonic() < deadline:
-            with engine.connect() as connection:
-                if not connection.scalar(select(func.count()).select_from(table)
-                                         .where(table.c.sent_at.is_(None))):
-                    break
-            time.sleep(0.02)
-        else:
-            raise AssertionError(f"{service}'s outbox did not drain")
-    finally:
-        engine.dispose()
-    time.sleep(0.2)

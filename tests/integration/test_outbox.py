@@ -6,10 +6,9 @@ import time
 import pytest
 from nameko.events import event_handler
 from nameko.standalone.rpc import ClusterRpcProxy
-from sqlalchemy import create_engine, select
 
 from shop.amqp import BrokerLink, BrokerUnreachable
-from users.models import Outbox
+from tests.outbox import unsent
 from users.service import UsersService
 
 received: list[dict] = []
@@ -49,15 +48,6 @@ def start(container_factory, config):
     return started
 
 
-def unsent(config):
-    engine = create_engine(config["DB_URIS"]["users:Base"])
-    with engine.connect() as connection:
-        rows = connection.execute(select(Outbox.c.event_id).where(Outbox.c.sent_at.is_(None)))
-        count = len(rows.all())
-    engine.dispose()
-    return count
-
-
 def test_an_event_leaves_at_once_after_the_write_with_its_id_and_time(start):
     config = start(OUTBOX_POLL_SECONDS=60)  # only the wake-up after the write can send it
     user = sign_up(config, 1)
@@ -65,7 +55,7 @@ def test_an_event_leaves_at_once_after_the_write_with_its_id_and_time(start):
     (event,) = received
     assert event["id"] == user["id"] and len(event["event_id"]) == 36
     assert event["occurred_at"].endswith("+00:00")
-    assert until(lambda: unsent(config) == 0, 1)
+    assert until(lambda: unsent(config, "users") == 0, 1)
 
 
 def test_events_the_broker_refused_go_out_in_order_once_it_takes_them(start, monkeypatch):
@@ -78,11 +68,11 @@ def test_events_the_broker_refused_go_out_in_order_once_it_takes_them(start, mon
     monkeypatch.setattr(BrokerLink, "publish_confirmed", refused)
     users = [sign_up(config, n) for n in range(5)]  # every sign-up still succeeds
     time.sleep(0.5)
-    assert received == [] and unsent(config) == 5
+    assert received == [] and unsent(config, "users") == 5
     monkeypatch.setattr(BrokerLink, "publish_confirmed", real_publish)
     assert until(lambda: len(received) == 5, 3)
     assert [event["id"] for event in received] == [user["id"] for user in users]
-    assert unsent(config) == 0
+    assert unsent(config, "users") == 0
 
 
 def test_two_replicas_relay_every_event_once_and_in_order(start):
