@@ -156,8 +156,10 @@ def signal_group(pid: int, signum: int) -> None:
 def stop_leftover(name: str, run_dir: Path) -> None:
     """Stops a process that an interrupted earlier run of this stack left behind.
 
-    Only a PID recorded in our own PID file whose command line names our run directory
-    or project is touched.
+    Only a PID recorded in our own PID file whose command line or environment names our
+    run directory, or which works in it, is touched. Redis writes its title over both its
+    command line and its environment, but works in its data folder under the run
+    directory.
     """
     pid_path = run_dir / "pids" / f"{name}.pid"
     if not pid_path.exists():
@@ -168,17 +170,32 @@ def stop_leftover(name: str, run_dir: Path) -> None:
     except (ValueError, OSError):
         pid_path.unlink(missing_ok=True)
         return
-    environ = _process_environ(pid)
-    if str(run_dir) in cmdline or str(run_dir) in environ:
+    if (str(run_dir) in cmdline or str(run_dir) in _process_environ(pid)
+            or _works_in(pid, run_dir)):
         print(f"==> stopping {name} (pid {pid}) left over from an earlier run")
         signal_group(pid, signal.SIGTERM)
         for _ in range(STOP_GRACE_SECONDS * 4):
-            if not Path(f"/proc/{pid}").exists():
+            if not _alive(pid):
                 break
             time.sleep(0.25)
         else:
             signal_group(pid, signal.SIGKILL)
     pid_path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    """Running: neither gone nor a zombie waiting for its parent to reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _works_in(pid: int, folder: Path) -> bool:
+    try:
+        return Path(os.readlink(f"/proc/{pid}/cwd")).is_relative_to(folder)
+    except OSError:
+        return False
 
 
 def _process_environ(pid: int) -> str:
