@@ -107,3 +107,17 @@ def test_a_deleted_users_notifications_go(service):
     service.on_user_deleted({"id": ADA["id"]})
     service.on_user_deleted({"id": ADA["id"]})
     assert kinds(service, ADA) == []
+
+
+def test_every_event_delivered_twice_notifies_once(service):
+    """The outbox publishes at least once: a redelivered event must change nothing."""
+    service.on_user_created(ADA)
+    service.on_user_created(ADA)
+    order = {"id": str(uuid.uuid4()), "user_id": ADA["id"], "previous_status": "placed"}
+    service.on_order_cancelled(order)
+    service.on_order_cancelled(order)
+    comment = {"id": str(uuid.uuid4()), "post_id": str(uuid.uuid4()),
+               "author_id": str(uuid.uuid4()), "post_author_id": ADA["id"]}
+    service.on_comment_added(comment)
+    service.on_comment_added(comment)
+    assert sorted(kinds(service, ADA)) == ["comment_added", "order_cancelled", "welcome"]
