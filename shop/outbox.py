@@ -173,14 +173,17 @@ class EventOutbox(DependencyProvider, HeaderEncoder):
 
     def _relay_forever(self) -> None:
         while self.running:
+            woken = False
             with eventlet.Timeout(self.poll_seconds, False):
-                self.wake.wait()
+                woken = bool(self.wake.wait())
             self.wake = Event()
             if not self.running:
                 return
             try:
                 while self.relay_batch() == BATCH:
                     pass
+                if not woken:  # the periodic pass, not a write's: tidy up then
+                    self.purge_sent()
             except Exception as error:  # the next wake-up or poll tries again
                 level = logging.WARNING if is_transient(error) or isinstance(
                     error, BROKER_GONE) else logging.ERROR
@@ -220,7 +223,10 @@ class EventOutbox(DependencyProvider, HeaderEncoder):
                 connection.execute(update(table).where(table.c.id == row["id"])
                                    .values(sent_at=utcnow(), claimed_by=None,
                                            claimed_until=None))
-        if len(rows) < BATCH:
-            with self.engine.begin() as connection:
-                connection.execute(table.delete().where(table.c.sent_at < now - KEEP_SENT))
         return len(rows)
+
+    def purge_sent(self) -> None:
+        """Drops events sent more than KEEP_SENT ago."""
+        with self.engine.begin() as connection:
+            connection.execute(self.table.delete().where(
+                self.table.c.sent_at < utcnow() - KEEP_SENT))

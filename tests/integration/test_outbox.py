@@ -82,3 +82,28 @@ def test_two_replicas_relay_every_event_once_and_in_order(start):
     time.sleep(0.5)  # nothing more comes
     assert [event["id"] for event in received] == [user["id"] for user in users]
     assert len({event["event_id"] for event in received}) == 20
+
+
+def test_sent_events_are_kept_an_hour_then_dropped(container_factory, config):
+    from datetime import timedelta
+
+    from sqlalchemy import insert, select
+
+    from shop.outbox import KEEP_SENT, EventOutbox
+    from shop.schemas import utcnow
+    from users.models import Outbox
+
+    container = container_factory(UsersService, config)
+    container.start()
+    relay = next(ext for ext in container.dependencies if isinstance(ext, EventOutbox))
+    now = utcnow()
+    rows = [{"event_id": name, "event_type": "x", "payload": "{}", "headers": "{}",
+             "occurred_at": now, "sent_at": sent_at}
+            for name, sent_at in [("old", now - KEEP_SENT - timedelta(minutes=1)),
+                                  ("recent", now - timedelta(minutes=1)), ("unsent", None)]]
+    with relay.engine.begin() as connection:
+        connection.execute(insert(Outbox), rows)
+    relay.purge_sent()
+    with relay.engine.connect() as connection:
+        kept = set(connection.scalars(select(Outbox.c.event_id)))
+    assert kept == {"recent", "unsent"}
