@@ -14,7 +14,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl
 
 from redis import Redis, RedisError
@@ -25,6 +25,8 @@ from gateway.errors import to_json
 from gateway.redis import LuaScript, RoundTrips
 
 log = logging.getLogger(__name__)
+
+V = TypeVar("V")  # what a reader saw when it looked, to store against
 
 # Generations outlive entries by far, so a slow reader still sees the bump.
 GENERATION_TTL_SECONDS = 24 * 3600
@@ -51,6 +53,42 @@ redis.call('DEL', KEYS[1])
 return 1
 """
 
+# A stock change (every sale) alters only the listings that show the product, so only
+# those are dropped: each stored listing is recorded in a set per product it shows. A
+# reader that looked before such a drop and stores after it would bring the old stock
+# back, so the kind's clock moves on every drop, each dropped product remembers the tick,
+# and a store is refused if any of its products was dropped since the reader looked.
+_LOOKUP_LISTING_TO_FILL = """
+local namespace = redis.call('GET', KEYS[1]) or '0'
+local body = redis.call('GET', ARGV[1] .. namespace .. ':' .. ARGV[2])
+return {namespace, body, redis.call('GET', KEYS[2]) or '0'}
+"""
+
+# KEYS: the entry, then n "dropped at" keys, then the n products' sets.
+# ARGV: the clock when the reader looked, the body, the TTL, n.
+_FILL_LISTING = """
+local n = tonumber(ARGV[4])
+for i = 2, n + 1 do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') > tonumber(ARGV[1]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+for i = n + 2, 2 * n + 1 do
+  redis.call('SADD', KEYS[i], KEYS[1])
+  redis.call('EXPIRE', KEYS[i], ARGV[3])
+end
+return 1
+"""
+
+# KEYS: the kind's clock, the product's "dropped at", its set. ARGV: the TTL of the mark.
+_DROP_LISTINGS_SHOWING = """
+local tick = redis.call('INCR', KEYS[1])
+redis.call('SET', KEYS[2], tick, 'EX', ARGV[1])
+local shown_in = redis.call('SMEMBERS', KEYS[3])
+for _, entry in ipairs(shown_in) do redis.call('DEL', entry) end
+redis.call('DEL', KEYS[3])
+return #shown_in
+"""
+
 
 @dataclass(frozen=True)
 class ListingEntry:
@@ -70,6 +108,26 @@ class ListingEntry:
 
     def key(self, namespace: str) -> str:
         return f"{self.prefix}{namespace}:{self.query}"
+
+
+@dataclass(frozen=True)
+class ShownIn:
+    """The keys that record which cached listings of a kind show one resource."""
+
+    kind: str
+    resource_id: str
+
+    @property
+    def clock_key(self) -> str:  # one per kind: moves on every drop
+        return f"cache-clock:{self.kind}"
+
+    @property
+    def dropped_key(self) -> str:
+        return f"cache-dropped:{self.kind}:{self.resource_id}"
+
+    @property
+    def listings_key(self) -> str:
+        return f"cache-shown:{self.kind}:{self.resource_id}"
 
 
 def listing_entry(kind: str, query_string: str) -> ListingEntry:
@@ -102,6 +160,17 @@ def canonical_id(value: str) -> str | None:
         return str(uuid.UUID(value))
     except ValueError:
         return None
+
+
+def stays_in_the_same_listings(product_updated: dict[str, Any]) -> bool:
+    """Whether a product_updated event changed the stock alone and not across zero: then
+    the product is in exactly the listings it was in (in_stock filters included), in the
+    same place (no order sorts by stock)."""
+    before = product_updated.get("stock_before")
+    after = product_updated.get("stock")
+    return (product_updated.get("changed") == ["stock"]
+            and isinstance(before, int) and isinstance(after, int)
+            and (before > 0) == (after > 0))
 
 
 def entry_key(kind: str, resource_id: str) -> str:
@@ -139,6 +208,31 @@ class ResponseCache:
     def invalidate_listings(self, kind: str) -> None:
         self.redis.incr(f"cache-ns:{kind}")
 
+    def invalidate_listings_showing(self, kind: str, resource_id: str) -> int:
+        """Drops only the cached listings that show this resource; how many."""
+        shown = ShownIn(kind, resource_id)
+        return int(self.redis.eval(_DROP_LISTINGS_SHOWING, 3, shown.clock_key,
+                                   shown.dropped_key, shown.listings_key,
+                                   GENERATION_TTL_SECONDS))
+
+    def lookup_listing(self, entry: ListingEntry) -> tuple[str | None, tuple[str, int]]:
+        """(the cached body or None, (the namespace, the clock) to fill against)."""
+        namespace, body, clock = self.redis.eval(
+            _LOOKUP_LISTING_TO_FILL, 2, entry.namespace_key, ShownIn(entry.kind, "").clock_key,
+            entry.prefix, entry.query)
+        return body, (namespace, int(clock))
+
+    def fill_listing(self, entry: ListingEntry, body: str, looked: tuple[str, int],
+                     shown_ids: list[str]) -> bool:
+        """Stores a listing showing shown_ids, unless one of them was dropped since the
+        reader looked; whether it was stored."""
+        namespace, clock = looked
+        shown = [ShownIn(entry.kind, resource_id) for resource_id in shown_ids]
+        keys = [entry.key(namespace), *(s.dropped_key for s in shown),
+                *(s.listings_key for s in shown)]
+        return bool(self.redis.eval(_FILL_LISTING, len(keys), *keys, clock, body,
+                                    self.ttl_seconds, len(shown)))
+
     def serve(self, request: Request, kind: str, resource_id: str,
               fetch: Callable[[], dict[str, Any]]) -> Response:
         """The resource from cache (X-Cache: HIT) or from fetch() (MISS, then stored)."""
@@ -150,19 +244,21 @@ class ResponseCache:
                       fetch: Callable[[], dict[str, Any]]) -> Response:
         """A listing for the request's query string, from cache or from fetch()."""
         entry = listing_entry(kind, request.query_string.decode())
+        shown_ids: list[str] = []
 
-        def lookup() -> tuple[str | None, str]:
-            namespace, body = self.redis.eval(_LOOKUP_LISTING.text, 1, entry.namespace_key,
-                                              entry.prefix, entry.query)
-            return body, namespace
+        def fetch_noting_what_it_shows() -> dict[str, Any]:
+            page = fetch()
+            shown_ids.extend(item["id"] for item in page.get("items", []))
+            return page
 
-        def store(body: str, namespace: str) -> None:
-            self.redis.set(entry.key(namespace), body, ex=self.ttl_seconds)
+        def store(body: str, looked: tuple[str, int]) -> None:
+            self.fill_listing(entry, body, looked, shown_ids)
 
-        return self._serve(request, f"{kind}-listing", lookup, store, fetch)
+        return self._serve(request, f"{kind}-listing", lambda: self.lookup_listing(entry),
+                           store, fetch_noting_what_it_shows)
 
-    def _serve(self, request: Request, kind: str, lookup: Callable[[], tuple[str | None, str]],
-               store: Callable[[str, str], None], fetch: Callable[[], dict[str, Any]]) -> Response:
+    def _serve(self, request: Request, kind: str, lookup: Callable[[], tuple[str | None, V]],
+               store: Callable[[str, V], None], fetch: Callable[[], dict[str, Any]]) -> Response:
         if not self.enabled:
             return respond_with_etag(request, to_json(fetch()), "MISS")
         try:

@@ -29,7 +29,12 @@ from gateway.auth import (
     change_of,
     viewer_from_request,
 )
-from gateway.cache import ResponseCache, canonical_id, respond_with_etag
+from gateway.cache import (
+    ResponseCache,
+    canonical_id,
+    respond_with_etag,
+    stays_in_the_same_listings,
+)
 from gateway.errors import to_json
 from gateway.http import Reply, route
 from gateway.openapi import openapi_document
@@ -294,7 +299,15 @@ class GatewayService(ShopService):
 
     @event_handler("products", "product_updated")
     def forget_updated_product(self, payload: dict[str, Any]) -> None:
-        self._forget("product", payload["id"])
+        """A sale (stock only, still on sale or still sold out) drops the product and the
+        listings that show it; any other change drops every listing, since it may move
+        the product into or out of any of them."""
+        if stays_in_the_same_listings(payload):
+            cache = self._cache()
+            cache.invalidate("product", payload["id"])
+            cache.invalidate_listings_showing("product", payload["id"])
+        else:
+            self._forget("product", payload["id"])
 
     @event_handler("products", "product_deleted")
     def forget_deleted_product(self, payload: dict[str, Any]) -> None:

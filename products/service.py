@@ -185,7 +185,8 @@ class ProductsService(health.DatabaseHealth):
         threshold = self.settings.stock_low_threshold
         for change in changes:
             self.outbox.add(executor, "product_updated", {
-                "id": change.product_id, "changed": ["stock"], "stock": change.after})
+                "id": change.product_id, "changed": ["stock"], "stock": change.after,
+                "stock_before": change.before})
             if change.after < threshold <= change.before:
                 name = change.name or executor.scalar(
                     select(Product.name).where(Product.id == change.product_id))

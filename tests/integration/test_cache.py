@@ -6,8 +6,9 @@ import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.utils import get_container
 
-from gateway.cache import ResponseCache
+from gateway.cache import ResponseCache, listing_entry
 from posts.service import PostsService
+from tests.outbox import events_delivered
 
 
 @pytest.fixture
@@ -105,6 +106,58 @@ def test_a_product_change_drops_the_cached_listings_at_once(shop):
     changed = api.http.get(query)
     assert changed.headers["X-Cache"] == "MISS"
     assert {p["name"]: p["price"] for p in changed.json()["items"]}["Desk lamp"] == "35.00"
+
+
+ADDRESS = {"line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}
+
+
+def buy(api, product: dict, quantity: int) -> None:
+    _, buyer = api.user_with_token(f"buyer{quantity}")
+    response = api.http.post("/orders", headers=buyer, json={
+        "items": [{"product_id": product["id"], "quantity": quantity}],
+        "shipping_address": ADDRESS})
+    assert response.status_code == 201, response.text
+    events_delivered(api.config, "products")
+
+
+def test_a_sale_drops_only_the_listings_that_show_the_product(shop):
+    api, _, products = shop
+    home, kitchen = "/products?category=home&sort=price", "/products?category=kitchen"
+    for query in (home, kitchen):
+        api.http.get(query)
+        assert api.http.get(query).headers["X-Cache"] == "HIT"
+    buy(api, products["Desk lamp"], 1)
+    after_sale = api.http.get(home)
+    assert after_sale.headers["X-Cache"] == "MISS"
+    assert {p["name"]: p["stock"] for p in after_sale.json()["items"]}["Desk lamp"] == 9
+    assert api.http.get(kitchen).headers["X-Cache"] == "HIT"  # no lamp there
+    assert api.http.get(f"/products/{products['Desk lamp']['id']}").json()["stock"] == 9
+
+
+def test_a_product_selling_out_leaves_or_joins_the_listings_filtered_by_stock(shop):
+    api, _, products = shop
+    sold_out, in_stock = "/products?in_stock=false", "/products?in_stock=true&sort=name"
+    assert [p["name"] for p in api.http.get(sold_out).json()["items"]] == ["Floor lamp"]
+    assert [p["name"] for p in api.http.get(in_stock).json()["items"]] == ["Desk lamp", "Mug"]
+    buy(api, products["Mug"], 3)  # the last three: a listing that did not show it must now
+    assert [p["name"] for p in api.http.get(sold_out).json()["items"]] == ["Floor lamp", "Mug"]
+    assert [p["name"] for p in api.http.get(in_stock).json()["items"]] == ["Desk lamp"]
+
+
+def test_a_listing_fill_that_raced_a_sale_of_a_product_it_shows_is_refused(redis_client):
+    cache = ResponseCache(redis_client, ttl_seconds=60)
+    showing, other = listing_entry("product", "sort=price"), listing_entry("product", "q=mug")
+    body, looked = cache.lookup_listing(showing)
+    assert body is None
+    _, other_looked = cache.lookup_listing(other)
+    cache.invalidate_listings_showing("product", "lamp")  # sold while the reader fetched
+    assert not cache.fill_listing(showing, '{"items": ["old lamp"]}', looked, ["lamp", "mug"])
+    assert cache.lookup_listing(showing)[0] is None
+    assert cache.fill_listing(other, '{"items": ["mug"]}', other_looked, ["mug"])
+    _, looked = cache.lookup_listing(showing)
+    assert cache.fill_listing(showing, '{"items": ["new lamp"]}', looked, ["lamp", "mug"])
+    assert cache.invalidate_listings_showing("product", "mug") == 2  # both show the mug
+    assert cache.lookup_listing(showing)[0] is None and cache.lookup_listing(other)[0] is None
 
 
 def test_a_cache_hit_makes_no_rpc(system, api, author):

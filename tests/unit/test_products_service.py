@@ -171,7 +171,7 @@ def test_stock_low_is_announced_when_stock_falls_below_the_threshold(service):
     (low,) = events(service, "stock_low")
     assert (low["product_id"], low["stock"], low["name"]) == (lamp["id"], 4, "Lamp")
     assert events(service, "product_updated")[-1] == {"id": lamp["id"], "changed": ["stock"],
-                                                      "stock": 3}
+                                                      "stock": 3, "stock_before": 4}
 
 
 def test_restock_and_write_off_never_go_below_zero(service):

@@ -1,10 +1,18 @@
 """How the cache names what it keeps: ids as the services write them, listings by their
 parsed query, bodies by their ETag."""
 
+import pytest
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from gateway.cache import canonical_id, entry_key, etag_of, listing_entry, respond_with_etag
+from gateway.cache import (
+    canonical_id,
+    entry_key,
+    etag_of,
+    listing_entry,
+    respond_with_etag,
+    stays_in_the_same_listings,
+)
 
 ID = "0b5ea7e6-2a6d-4c41-9d5b-8f6f3b0f6c1e"
 
@@ -49,3 +57,16 @@ def test_the_etag_follows_the_body_and_a_matching_client_gets_304():
                            .get_environ())
     unchanged = respond_with_etag(revalidating, body, "HIT")
     assert unchanged.status_code == 304 and unchanged.get_data() == b""
+
+
+@pytest.mark.parametrize(("event", "stays"), [
+    ({"id": "p", "changed": ["stock"], "stock": 9, "stock_before": 10}, True),
+    ({"id": "p", "changed": ["stock"], "stock": 0, "stock_before": 0}, True),
+    ({"id": "p", "changed": ["stock"], "stock": 0, "stock_before": 3}, False),  # sold out
+    ({"id": "p", "changed": ["stock"], "stock": 5, "stock_before": 0}, False),  # restocked
+    ({"id": "p", "changed": ["stock"], "stock": 9}, False),  # written before stock_before
+    ({"id": "p", "changed": ["price"]}, False),
+    ({"id": "p", "changed": ["name", "stock"], "stock": 9, "stock_before": 10}, False),
+])
+def test_only_a_sale_that_keeps_a_product_in_or_out_of_stock_spares_other_listings(event, stays):
+    assert stays_in_the_same_listings(event) is stays
