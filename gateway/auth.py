@@ -44,9 +44,18 @@ class AccountChange:
 
     valid_after: float = 0.0
     role: str | None = None
+    # When the role was set (epoch seconds): events may arrive out of order (a retried
+    # delivery, a PATCH recorded before the event of an earlier one), and an older role
+    # must never override a newer one.
+    role_at: float = 0.0
 
-    def merged(self, newer: AccountChange) -> AccountChange:
-        return AccountChange(max(self.valid_after, newer.valid_after), newer.role or self.role)
+    def merged(self, other: AccountChange) -> AccountChange:
+        """Both changes together: the latest valid-after instant, the latest role (other's
+        on a tie)."""
+        latest = other if other.role is not None and (
+            self.role is None or other.role_at >= self.role_at) else self
+        return AccountChange(max(self.valid_after, other.valid_after), latest.role,
+                             latest.role_at)
 
     def applied_to(self, claims: dict[str, Any]) -> dict[str, Any]:
         """The caller as {"id", "role"} by these claims; Unauthorized if they predate it."""
@@ -63,8 +72,11 @@ def change_of(payload: dict[str, Any]) -> AccountChange | None:
     changed = payload.get("changed", ())
     if "password" not in changed and "role" not in changed:
         return None
-    valid_after = epoch_seconds(payload["updated_at"]) if "password" in changed else 0.0
-    return AccountChange(valid_after, payload["role"] if "role" in changed else None)
+    changed_at = epoch_seconds(payload["updated_at"])
+    if "role" not in changed:
+        return AccountChange(changed_at)
+    return AccountChange(changed_at if "password" in changed else 0.0, payload["role"],
+                         changed_at)
 
 
 def epoch_seconds(instant: str) -> float:
@@ -99,11 +111,17 @@ class RecentAccountChanges(DependencyProvider):
         return self.recent
 
 
-# Keeps the latest valid-after instant and role of an account, for ARGV[3] seconds.
+# Keeps the latest valid-after instant of an account, and its latest role (ARGV[2], set
+# at ARGV[4]; an older one is ignored), for ARGV[3] seconds.
 _RECORD = """
 local current = tonumber(redis.call('HGET', KEYS[1], 'valid_after') or '0')
 if tonumber(ARGV[1]) > current then redis.call('HSET', KEYS[1], 'valid_after', ARGV[1]) end
-if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'role', ARGV[2]) end
+if ARGV[2] ~= '' then
+  local role_at = tonumber(redis.call('HGET', KEYS[1], 'role_at') or '-1')
+  if tonumber(ARGV[4]) >= role_at then
+    redis.call('HSET', KEYS[1], 'role', ARGV[2], 'role_at', ARGV[4])
+  end
+end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
 """
@@ -132,19 +150,20 @@ class Accounts:
         self.remember(user_id, change)
         valid_after = "inf" if change.valid_after == DELETED else repr(change.valid_after)
         self.redis.eval(_RECORD, 1, ACCOUNT_KEY.format(user_id), valid_after,
-                        change.role or "", self.ttl_seconds)
+                        change.role or "", self.ttl_seconds, repr(change.role_at))
 
     def change_for(self, user_id: str) -> AccountChange:
         """Every change known for user_id: this process's and Redis's together."""
         known = self.recent.get(user_id) or AccountChange()
         try:
-            stored = self.redis.hmget(ACCOUNT_KEY.format(user_id), "valid_after", "role")
+            stored = self.redis.hmget(ACCOUNT_KEY.format(user_id), "valid_after", "role",
+                                      "role_at")
         except RedisError as error:
             log.warning("cannot read account changes from Redis, using this process's: %s",
                         error)
             return known
-        valid_after, role = cast(list[str | None], stored)  # decoded replies
-        return known.merged(AccountChange(float(valid_after or 0), role))
+        valid_after, role, role_at = cast(list[str | None], stored)  # decoded replies
+        return known.merged(AccountChange(float(valid_after or 0), role, float(role_at or 0)))
 
     def actor(self, claims: dict[str, Any]) -> dict[str, Any]:
         return self.change_for(claims["sub"]).applied_to(claims)

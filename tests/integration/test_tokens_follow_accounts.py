@@ -2,9 +2,13 @@
 change applies to them at once, whether made through the gateway or from `nameko shell`."""
 
 import time
+import uuid
 
 import pytest
+from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcProxy
+
+from tests.outbox import events_delivered
 
 PRODUCT = {"name": "Lamp", "price": "10.00", "stock": 1, "category": "home"}
 
@@ -67,3 +71,21 @@ def test_a_name_change_ends_no_token(api):
     assert api.http.patch(f"/users/{user['id']}", json={"name": "lovelace"},
                           headers=auth).status_code == 200
     assert api.http.get("/users/me", headers=auth).json()["name"] == "lovelace"
+
+
+def test_a_promotion_event_delivered_after_the_demotion_grants_nothing(api, redis_client):
+    """Events can arrive late (a retried delivery): the older role never comes back."""
+    user, auth = api.user_with_token("ada")
+    _, admin = api.user_with_token("root", role="admin")
+    promoted = api.http.patch(f"/users/{user['id']}", json={"role": "admin"}, headers=admin)
+    assert promoted.status_code == 200
+    demoted = api.http.patch(f"/users/{user['id']}", json={"role": "user"}, headers=admin)
+    assert demoted.status_code == 200
+    events_delivered(api.config, "users")
+    dispatch = event_dispatcher(api.config)
+    dispatch("users", "user_updated", {**promoted.json(), "changed": ["role"],
+                                       "event_id": str(uuid.uuid4())})
+    time.sleep(0.5)  # the gateway handles it in milliseconds
+    assert redis_client.hget(f"account:{user['id']}", "role") == "user"
+    refused = api.http.post("/products", json=PRODUCT, headers=auth)
+    assert refused.status_code == 403, refused.text

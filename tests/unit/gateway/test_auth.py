@@ -59,10 +59,18 @@ def test_changes_merge_to_the_latest_instant_and_the_newest_role():
                                                                                      "admin")
 
 
+def test_an_older_role_change_heard_late_never_overrides_a_newer_one():
+    promoted, demoted = AccountChange(role="admin", role_at=10.0), AccountChange(0.0, "user", 20.0)
+    assert promoted.merged(demoted).role == "user"
+    assert demoted.merged(promoted).role == "user"  # the promotion's event came last
+    assert demoted.merged(AccountChange(30.0)) == AccountChange(30.0, "user", 20.0)
+
+
 def test_only_password_and_role_changes_touch_tokens():
     event = {"id": "ada", "role": "user", "updated_at": "2026-11-22T10:00:00.250000+00:00"}
     assert change_of({**event, "changed": ["name", "email"]}) is None
-    assert change_of({**event, "changed": ["role"]}) == AccountChange(0.0, "user")
+    at = datetime(2026, 11, 22, 10, 0, 0, 250000, UTC).timestamp()
+    assert change_of({**event, "changed": ["role"]}) == AccountChange(0.0, "user", at)
     password = change_of({**event, "changed": ["password"]})
     assert password is not None and password.role is None
     assert password.valid_after == datetime(2026, 11, 22, 10, 0, 0, 250000, UTC).timestamp()
