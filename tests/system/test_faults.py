@@ -12,10 +12,14 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 
 import eventlet
 import requests
 import sqlalchemy
+from kombu.connection import Connection
+from nameko.standalone.events import get_event_exchange
+from nameko.standalone.rpc import ClusterRpcProxy
 
 from devstack.processes import ROOT
 from shop.roster import SERVICES
@@ -151,18 +155,112 @@ def count_rows(uri: str, sql: str) -> int:
         engine.dispose()
 
 
+EMITTERS = ("users", "posts", "products", "orders")  # the services with an outbox
+
+
+class EventAudit:
+    """A durable queue of the test's own, bound to every event of the emitting services:
+    what the broker delivered, by event id, across a restart of the broker."""
+
+    def __init__(self, amqp_uri: str):
+        self.amqp_uri = amqp_uri
+        self.queue = f"faults-audit-{uuid.uuid4().hex[:8]}"
+        with Connection(amqp_uri) as connection:
+            channel = connection.default_channel
+            channel.queue_declare(self.queue, durable=True)
+            for service in EMITTERS:
+                get_event_exchange(service, {})(channel).declare()
+                channel.queue_bind(self.queue, f"{service}.events", routing_key="#")
+
+    def delivered(self) -> collections.Counter[str]:
+        """How many times each event id was delivered (taking them off the queue)."""
+        times: collections.Counter[str] = collections.Counter()
+        with Connection(self.amqp_uri) as connection:
+            channel = connection.default_channel
+            while (message := channel.basic_get(self.queue, no_ack=True)) is not None:
+                times[json.loads(message.body)["event_id"]] += 1
+        return times
+
+
+def committed_event_ids(uris: dict, event_type: str | None = None) -> set[str]:
+    """The ids of every event the emitting services' outboxes hold (sent ones are kept an
+    hour), of one type if given."""
+    ids = set()
+    for service in EMITTERS:
+        engine = sqlalchemy.create_engine(uris[f"{service}:Base"])
+        try:
+            with engine.connect() as connection:
+                rows = connection.execute(sqlalchemy.text(
+                    "SELECT event_type, payload FROM outbox")).all()
+        finally:
+            engine.dispose()
+        ids |= {json.loads(payload)["event_id"] for kind, payload in rows
+                if event_type in (None, kind)}
+    return ids
+
+
+def column(uri: str, sql: str) -> set:
+    engine = sqlalchemy.create_engine(uri)
+    try:
+        with engine.connect() as connection:
+            return set(connection.execute(sqlalchemy.text(sql)).scalars())
+    finally:
+        engine.dispose()
+
+
+def until_drained(uris: dict, seconds: float = 60) -> int:
+    """Waits until every emitting service's outbox has sent everything; what is left."""
+    deadline = time.monotonic() + seconds
+    while True:
+        unsent = sum(count_rows(uris[f"{service}:Base"],
+                                "SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+                     for service in EMITTERS)
+        if unsent == 0 or time.monotonic() > deadline:
+            return unsent
+        time.sleep(0.5)
+
+
 def test_rabbitmq_restarted_under_load_loses_no_event_and_everything_reconnects(
         processes, private_rabbitmq, migrated_databases):
+    """Sign-ups, orders, price changes and account deletions under load while the broker
+    restarts: every change committed has its event delivered and handled once, and no
+    effect exists without its change."""
+    uris = migrated_databases
     broker = {"AMQP_URI": private_rabbitmq.settings.amqp_uri}
+    audit = EventAudit(private_rabbitmq.settings.amqp_uri)
     for service in SERVICES:
         processes.start(service, **broker)
     wait_for_services(processes.base_url)
-    auth = sign_up_and_in(processes.base_url)
-    load = Load(processes.base_url, [
-        ("posts", "GET", "/posts?limit=5", {}),
+    base, rpc_config = processes.base_url, {"AMQP_URI": private_rabbitmq.settings.amqp_uri}
+    auth = sign_up_and_in(base)
+    admin = sign_up_and_in(base, "root", admin=True, config=rpc_config)
+    buyers = [sign_up_and_in(base, f"buyer{i}") for i in range(4)]
+    product = requests.post(f"{base}/products", headers=admin, json={
+        "name": "Lamp", "price": "30.00", "category": "home", "stock": 1_000_000}).json()
+    # Accounts to delete under load, each with a post that must go with it (and only then).
+    doomed = iter(doomed_authors(rpc_config, int(20 * LOAD_SECONDS)))
+    orders = itertools.count()
+
+    def delete_next():
+        user_id = next(doomed, None)
+        if user_id is None:  # all gone: the client reads instead
+            return ("posts", "GET", "/posts?limit=5", {})
+        return ("delete", "DELETE", f"/users/{user_id}", {"headers": admin})
+
+    def order_next():
+        return ("order", "POST", "/orders", {"headers": buyers[next(orders) % len(buyers)],
+                                             "json": {"items": [{"product_id": product["id"],
+                                                                 "quantity": 1}],
+                                                      "shipping_address": ADDRESS}})
+
+    load = Load(base, [
         ("me", "GET", "/users/me", {"headers": auth}),
         numbered("signup", "POST", "/users", lambda n: {
             "name": f"user{n}", "email": f"user{n}@example.com", "password": "correct horse"}),
+        order_next,
+        numbered("price", "PATCH", f"/products/{product['id']}",
+                 lambda n: {"price": f"{30 + n % 50}.00"}, headers=admin),
+        delete_next,
     ])
     with load:
         eventlet.sleep(LOAD_SECONDS / 2)
@@ -171,7 +269,7 @@ def test_rabbitmq_restarted_under_load_loses_no_event_and_everything_reconnects(
         private_rabbitmq.start()  # the same node and data: durable queues come back
         outage_seconds = time.monotonic() - outage_started
         try:  # nothing was restarted but the broker
-            wait_for_services(processes.base_url, seconds=120)
+            wait_for_services(base, seconds=120)
         except AssertionError:
             tails = "\n".join(f"== {name}\n{processes.log(name)[-1500:]}"
                               for name in processes.started)
@@ -180,32 +278,72 @@ def test_rabbitmq_restarted_under_load_loses_no_event_and_everything_reconnects(
     print(f"broker down {outage_seconds:.1f} s; {load.report()}")
     assert load.lost == [], load.lost[:5]
     statuses = {status for (_, status) in load.answers}
-    assert statuses <= {200, 201, 503, 504}, load.report()
-    assert requests.get(processes.base_url + "/users/me", headers=auth).status_code == 200
+    assert statuses <= {200, 201, 204, 503, 504}, load.report()
+    assert requests.get(base + "/users/me", headers=auth).status_code == 200
+    for label in ("signup", "order", "price", "delete"):  # each kind of write went through
+        assert load.statuses(label).get(201, 0) + load.statuses(label).get(200, 0) + \
+            load.statuses(label).get(204, 0) > 0, load.report()
 
-    # Every account committed has its user_created event in the same transaction (the
-    # outbox), published once the broker is back: one welcome per account, none without.
-    signed_up = load.statuses("signup").get(201, 0) + 1  # and the one signed in above
-    uri = migrated_databases["notifications:Base"]
-    accounts = count_rows(migrated_databases["users:Base"], "SELECT count(*) FROM users")
+    # Every change committed wrote its event in its own transaction (the outbox); once
+    # the broker is back each is delivered, and none was delivered that was not committed.
+    unsent = until_drained(uris)
+    committed = committed_event_ids(uris)
+    deadline = time.monotonic() + 30
+    delivered = audit.delivered()
+    while set(delivered) != committed and time.monotonic() < deadline:
+        time.sleep(0.5)
+        delivered += audit.delivered()
+    twice = sum(n - 1 for n in delivered.values())
+    print(f"events committed: {len(committed)}, delivered: {len(delivered)} "
+          f"(again: {twice}), unsent: {unsent}")
+    assert unsent == 0 and set(delivered) == committed
+
+    # ... and handled once: one welcome per account, one notification per order placed,
+    # a deleted account's posts gone, and nothing of the kind without its change.
+    accounts = column(uris["users:Base"], "SELECT id FROM users")
+    placed = column(uris["orders:Base"], "SELECT id FROM orders WHERE status = 'placed'")
+    notifications = uris["notifications:Base"]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        welcomed = count_rows(uri, "SELECT count(*) FROM notifications WHERE kind = 'welcome'")
-        if welcomed >= accounts:
+        welcomed = column(notifications,
+                          "SELECT user_id FROM notifications WHERE kind = 'welcome'")
+        told = column(notifications,
+                      "SELECT event_key FROM notifications WHERE kind = 'order_placed'")
+        authors = column(uris["posts:Base"], "SELECT DISTINCT author_id FROM posts")
+        if welcomed == accounts and len(told) == len(placed) and authors <= accounts:
             break
         time.sleep(0.5)
-    unsent = count_rows(migrated_databases["users:Base"],
-                        "SELECT count(*) FROM outbox WHERE sent_at IS NULL")
-    print(f"sign-ups answered 201: {signed_up}, accounts: {accounts}, welcomes: {welcomed}, "
-          f"events unsent: {unsent}")
-    assert accounts >= signed_up  # a 503/504 may still have committed its account
-    assert welcomed == accounts and unsent == 0
-    twice = count_rows(uri, "SELECT count(*) FROM (SELECT user_id FROM notifications WHERE "
-                            "kind = 'welcome' GROUP BY user_id HAVING count(*) > 1) AS t")
-    assert twice == 0  # one event, one notification, never two
+    print(f"sign-ups answered 201: {load.statuses('signup').get(201, 0)}, accounts: "
+          f"{len(accounts)}, welcomes: {len(welcomed)}; orders placed: {len(placed)}, "
+          f"notified: {len(told)}; deletes answered 204: {load.statuses('delete').get(204, 0)}, "
+          f"authors left without an account: {len(authors - accounts)}")
+    assert welcomed == accounts  # the notifications table keeps one per event key
+    assert told == {f"order_placed:{order_id}" for order_id in placed}
+    left = doomed_left(uris)
+    assert authors <= accounts  # every deleted account's posts are gone...
+    assert left <= authors  # ...and only theirs
+    # every sign-up answered 201 is an account (a 503/504 may have committed one too)
+    assert load.statuses("signup").get(201, 0) + len(buyers) + 2 <= len(accounts - left)
 
     for name in list(processes.started):  # and nothing hangs on the way out
         assert processes.stop(name, timeout=20) == 0, processes.log(name)[-2000:]
+
+
+def doomed_authors(rpc_config: dict, count: int) -> list[str]:
+    """The ids of count new accounts named doomed-<n>, each the author of one post."""
+    ids = []
+    with ClusterRpcProxy(rpc_config) as rpc:
+        for n in range(count):
+            user = rpc.users.create_user({"name": f"doomed{n}", "email": f"doomed{n}@example.com",
+                                          "password": "correct horse"})
+            rpc.posts.create_post({"title": "soon gone", "body": "words"},
+                                  actor={"id": user["id"], "role": "user"})
+            ids.append(user["id"])
+    return ids
+
+
+def doomed_left(uris: dict) -> set[str]:
+    return column(uris["users:Base"], "SELECT id FROM users WHERE name LIKE 'doomed%'")
 
 
 def test_a_database_stopped_under_load_gives_clean_503s_and_loses_nothing(
