@@ -22,6 +22,7 @@ from nameko.standalone.events import get_event_exchange
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from devstack.processes import ROOT
+from shop.deadletters import waiting_by_service
 from shop.roster import SERVICES
 from tests.system.conftest import (
     RPC_TIMEOUT_SECONDS,
@@ -156,6 +157,7 @@ def count_rows(uri: str, sql: str) -> int:
 
 
 EMITTERS = ("users", "posts", "products", "orders")  # the services with an outbox
+RELIABLE_CONSUMERS = ["notifications", "posts", "gateway"]  # with a dead-letter queue
 
 
 class EventAudit:
@@ -238,7 +240,8 @@ def test_rabbitmq_restarted_under_load_loses_no_event_and_everything_reconnects(
     product = requests.post(f"{base}/products", headers=admin, json={
         "name": "Lamp", "price": "30.00", "category": "home", "stock": 1_000_000}).json()
     # Accounts to delete under load, each with a post that must go with it (and only then).
-    doomed = iter(doomed_authors(rpc_config, int(20 * LOAD_SECONDS)))
+    tokens_of_doomed = doomed_authors(rpc_config, int(20 * LOAD_SECONDS))
+    doomed = iter(list(tokens_of_doomed))
     orders = itertools.count()
 
     def delete_next():
@@ -325,21 +328,37 @@ def test_rabbitmq_restarted_under_load_loses_no_event_and_everything_reconnects(
     # every sign-up answered 201 is an account (a 503/504 may have committed one too)
     assert load.statuses("signup").get(201, 0) + len(buyers) + 2 <= len(accounts - left)
 
+    # A deleted account's tokens are refused, whichever gateway hears of it; the others
+    # still work. Nothing was dead-lettered: the outage was waited out, not counted.
+    answers = {user_id: requests.get(f"{base}/users/me", headers={
+        "Authorization": f"Bearer {token}"}).status_code
+        for user_id, token in tokens_of_doomed.items()}
+    refused = {user_id for user_id, status in answers.items() if status == 401}
+    dead = waiting_by_service(private_rabbitmq.settings.amqp_uri, RELIABLE_CONSUMERS)
+    print(f"tokens of deleted accounts refused: {len(refused)} of "
+          f"{len(tokens_of_doomed) - len(left)}, of kept accounts working: "
+          f"{sum(answers[user_id] == 200 for user_id in left)} of {len(left)}; "
+          f"dead letters: {dead}")
+    assert refused == set(tokens_of_doomed) - left
+    assert all(answers[user_id] == 200 for user_id in left)
+    assert sum(dead.values()) == 0
+
     for name in list(processes.started):  # and nothing hangs on the way out
         assert processes.stop(name, timeout=20) == 0, processes.log(name)[-2000:]
 
 
-def doomed_authors(rpc_config: dict, count: int) -> list[str]:
-    """The ids of count new accounts named doomed-<n>, each the author of one post."""
-    ids = []
+def doomed_authors(rpc_config: dict, count: int) -> dict[str, str]:
+    """{id: token} of count new accounts named doomed<n>, each the author of one post."""
+    tokens = {}
     with ClusterRpcProxy(rpc_config) as rpc:
         for n in range(count):
             user = rpc.users.create_user({"name": f"doomed{n}", "email": f"doomed{n}@example.com",
                                           "password": "correct horse"})
             rpc.posts.create_post({"title": "soon gone", "body": "words"},
                                   actor={"id": user["id"], "role": "user"})
-            ids.append(user["id"])
-    return ids
+            tokens[user["id"]] = rpc.users.sign_in({"email": user["email"],
+                                                    "password": "correct horse"})["token"]
+    return tokens
 
 
 def doomed_left(uris: dict) -> set[str]:
