@@ -109,22 +109,23 @@ class GatewayService(ShopService):
                 request, to_json(self.rpc.users.get_user(user_id, actor=actor)), "MISS")
         return self._cached(request, "user", user_id, lambda: self.rpc.users.get_user(user_id))
 
+    @route("PATCH", "/users/me")
+    def update_me(self, request: Request) -> Reply:
+        actor = self._actor(request)
+        return self._change_user(request, actor["id"], actor)
+
     @route("PATCH", "/users/<string:user_id>")
     def update_user(self, request: Request, user_id: str) -> Reply:
+        return self._change_user(request, user_id, self._actor(request))
+
+    @route("DELETE", "/users/me")
+    def delete_me(self, request: Request) -> Reply:
         actor = self._actor(request)
-        changes = json_body(request)
-        user = self.rpc.users.update_user(user_id, changes, actor=actor)
-        self._invalidate_now("user", user["id"])
-        # The writer's next request already sees it; the event tells everyone else.
-        self._record_now(user["id"], change_of({**user, "changed": list(changes)}))
-        return user
+        return self._delete_user(actor["id"], actor)
 
     @route("DELETE", "/users/<string:user_id>")
     def delete_user(self, request: Request, user_id: str) -> Reply:
-        self.rpc.users.delete_user(user_id, actor=self._actor(request))
-        self._invalidate_now("user", user_id)
-        self._record_now(user_id, AccountChange(DELETED))
-        return 204, None
+        return self._delete_user(user_id, self._actor(request))
 
     # --- posts and comments ------------------------------------------------------
 
@@ -387,6 +388,20 @@ class GatewayService(ShopService):
             self._forget(kind, key)
         except RedisError as error:
             log.warning("could not invalidate %s %s now: %s", kind, key, error)
+
+    def _change_user(self, request: Request, user_id: str, actor: dict[str, Any]) -> Reply:
+        changes = json_body(request)
+        user = self.rpc.users.update_user(user_id, changes, actor=actor)
+        self._invalidate_now("user", user["id"])
+        # The writer's next request already sees it; the event tells everyone else.
+        self._record_now(user["id"], change_of({**user, "changed": list(changes)}))
+        return user
+
+    def _delete_user(self, user_id: str, actor: dict[str, Any]) -> Reply:
+        self.rpc.users.delete_user(user_id, actor=actor)
+        self._invalidate_now("user", user_id)
+        self._record_now(user_id, AccountChange(DELETED))
+        return 204, None
 
     def _accounts(self) -> Accounts:
         return Accounts(self.redis, self.tokens, self.account_changes)

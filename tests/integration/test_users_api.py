@@ -144,3 +144,17 @@ def test_an_admin_may_delete_anyone(api):
     ada, _ = api.user_with_token("ada")
     _, admin_auth = api.user_with_token("root", role="admin")
     assert api.http.delete(f"/users/{ada['id']}", headers=admin_auth).status_code == 204
+
+
+def test_the_signed_in_user_changes_and_deletes_itself_at_users_me(api):
+    user, auth = api.user_with_token("ada")
+    options = api.http.options("/users/me")
+    assert options.headers["Allow"] == "DELETE, GET, HEAD, PATCH"  # each of them served
+    changed = api.http.patch("/users/me", json={"name": "lovelace"}, headers=auth)
+    assert changed.status_code == 200 and changed.json()["id"] == user["id"]
+    assert api.http.get("/users/me", headers=auth).json()["name"] == "lovelace"
+    assert api.http.patch("/users/me", json={}, headers=auth).status_code == 400
+    assert api.http.patch("/users/me", json={"name": "x"}).status_code == 401
+    assert api.http.delete("/users/me", headers=auth).status_code == 204
+    assert api.http.get(f"/users/{user['id']}").status_code == 404
+    assert api.http.get("/users/me", headers=auth).status_code == 401
