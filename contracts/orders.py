@@ -28,7 +28,9 @@ class AddressSchema(Schema):
     line2 = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
     city = fields.String(required=True, validate=[validate.Length(min=1, max=100), not_blank])
     postal_code = fields.String(required=True, validate=POSTAL_CODE)
-    country = fields.String(required=True, validate=[validate.Length(equal=2), country_code])
+    country = fields.String(required=True, validate=[validate.Length(equal=2), country_code],
+                            metadata={"enum": sorted(ALPHA_2),
+                                      "description": "ISO 3166-1 alpha-2 (any case)."})
 
     @post_load
     def normalise(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:

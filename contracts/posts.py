@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from marshmallow import Schema, fields, validate
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
-
-from shop.schemas import PageSchema, UtcDateTime, not_blank
+from shop.schemas import ChangesSchema, PageSchema, UtcDateTime, not_blank
 
 TITLE = validate.Length(min=1, max=200)
 POST_BODY = validate.Length(min=1, max=20_000)
@@ -18,14 +16,11 @@ class NewPostSchema(Schema):
     body = fields.String(required=True, validate=[POST_BODY, not_blank])
 
 
-class PostChangesSchema(Schema):
+class PostChangesSchema(ChangesSchema):
+    EMPTY = "Give a title, a body, or both."
+
     title = fields.String(validate=[TITLE, not_blank])
     body = fields.String(validate=[POST_BODY, not_blank])
-
-    @validates_schema
-    def not_empty(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if not data:
-            raise ValidationError("Give a title, a body, or both.")
 
 
 class NewCommentSchema(Schema):

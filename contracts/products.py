@@ -14,7 +14,7 @@ from marshmallow import (
 )
 
 from shop.money import Cents, Money
-from shop.schemas import PageSchema, UtcDateTime, not_blank
+from shop.schemas import ChangesSchema, PageSchema, UtcDateTime, not_blank
 
 MAX_QUANTITY = 1000
 SORTS = {"price", "-price", "name", "-created_at"}
@@ -41,17 +41,12 @@ class NewProductSchema(Schema):
                            validate=validate.Range(min=0, max=1_000_000_000))
 
 
-class ProductChangesSchema(Schema):
+class ProductChangesSchema(ChangesSchema):
     name = name_field()
     description = description_field()
     price = Money()
     category = category_field()
     is_active = fields.Boolean()
-
-    @validates_schema
-    def not_empty(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if not data:
-            raise ValidationError("Give at least one field to change.")
 
 
 class ProductQuerySchema(PageSchema):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate
 
-from shop.schemas import ROLES, UtcDateTime
+from shop.schemas import ROLES, ChangesSchema, UtcDateTime
 
 PASSWORD_MIN_BYTES = 8
 PASSWORD_MAX_BYTES = 72  # bcrypt reads no further
@@ -32,8 +32,20 @@ def email_field(**kwargs: Any) -> fields.Email:
     return fields.Email(validate=validate.Length(max=254), **kwargs)
 
 
+# JSON Schema counts characters, not bytes: the document states the closest bound every
+# password within it meets (ASCII up to 72 characters, or any text up to 18, 4 bytes
+# each at most), and the rule itself in words.
+PASSWORD_DOCUMENTED = {
+    "minLength": PASSWORD_MIN_BYTES,
+    "maxLength": PASSWORD_MAX_BYTES,
+    "anyOf": [{"pattern": "^[\\u0000-\\u007f]*$"}, {"maxLength": PASSWORD_MAX_BYTES // 4}],
+    "description": f"{PASSWORD_MIN_BYTES} to {PASSWORD_MAX_BYTES} bytes in UTF-8.",
+}
+
+
 def password_field(**kwargs: Any) -> fields.String:
-    return fields.String(validate=password_length, load_only=True, **kwargs)
+    return fields.String(validate=password_length, load_only=True,
+                         metadata=PASSWORD_DOCUMENTED, **kwargs)
 
 
 class NewUserSchema(Schema):
@@ -47,16 +59,13 @@ class NewUserSchema(Schema):
         return data
 
 
-class UserChangesSchema(Schema):
+class UserChangesSchema(ChangesSchema):
+    EMPTY = "Give at least one of name, email, password, role."
+
     name = name_field()
     email = email_field()
     password = password_field()
     role = fields.String(validate=validate.OneOf(ROLES))
-
-    @validates_schema
-    def not_empty(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if not data:
-            raise ValidationError("Give at least one of name, email, password, role.")
 
     @post_load
     def normalise_email(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:

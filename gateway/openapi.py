@@ -12,6 +12,8 @@ from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow.common import resolve_schema_instance
+from apispec.ext.marshmallow.openapi import OpenAPIConverter
 from marshmallow import Schema, fields
 
 import shop
@@ -33,7 +35,7 @@ from contracts.products import (
 )
 from contracts.users import CredentialsSchema, NewUserSchema, UserChangesSchema, UserSchema
 from shop.money import Money
-from shop.schemas import PageSchema
+from shop.schemas import ChangesSchema, PageSchema
 
 
 class ErrorSchema(Schema):
@@ -97,8 +99,25 @@ class UsersQuerySchema(PageSchema):
     pass
 
 
+class ContractConverter(OpenAPIConverter):
+    """apispec's converter, plus what marshmallow validators say and JSON Schema can too:
+    a PATCH body needs at least one property."""
+
+    def schema2jsonschema(self, schema: Any) -> dict[str, Any]:
+        described: dict[str, Any] = super().schema2jsonschema(  # type: ignore[no-untyped-call]
+            schema)
+        if isinstance(resolve_schema_instance(schema), ChangesSchema):
+            described["minProperties"] = 1
+        return described
+
+
+class ContractPlugin(MarshmallowPlugin):
+    Converter = ContractConverter
+
+
 @dataclass(frozen=True)
 class Operation:
+    id: str  # the operationId: the gateway's handler of the route (a test holds them equal)
     summary: str
     tag: str
     ok: tuple[int, type[Schema] | str | None] = (200, None)
@@ -108,94 +127,124 @@ class Operation:
     also_ok: tuple[tuple[int, type[Schema]], ...] = ()  # other answers with a body of their own
     signed_in: bool = False
     headers: dict[str, Any] = field(default_factory=dict)
+    # (a path parameter, where in the answer a value for it is): what this operation's
+    # answer lets a client call next, stated as OpenAPI links.
+    yields: tuple[str, str] | None = None
 
 
 IDEMPOTENCY_KEY = {"Idempotency-Key": "Replays the first order placed with this key."}
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
-    ("POST", "/signin"): Operation("Sign in with email and password", "users",
-                                   (200, SignInResultSchema), CredentialsSchema,
-                                   errors=(400, 401)),
-    ("POST", "/users"): Operation("Sign up", "users", (201, UserSchema), NewUserSchema,
-                                  errors=(400, 409)),
-    ("GET", "/users"): Operation("List users (public profiles)", "users", (200, UserPage),
-                                 query=UsersQuerySchema, errors=(400,)),
-    ("GET", "/users/me"): Operation("The signed-in user", "users", (200, UserSchema),
-                                    errors=(401,), signed_in=True),
-    ("GET", "/users/{user_id}"): Operation("A user (email for self or admin; cached)", "users",
-                                           (200, UserSchema), errors=(401, 404)),
-    ("PATCH", "/users/{user_id}"): Operation("Change a user (self or admin)", "users",
-                                             (200, UserSchema), UserChangesSchema,
-                                             errors=(400, 401, 403, 404, 409), signed_in=True),
-    ("DELETE", "/users/{user_id}"): Operation("Delete a user (self or admin)", "users",
-                                              (204, None), errors=(401, 403, 404), signed_in=True),
-    ("POST", "/posts"): Operation("Write a post", "posts", (201, PostSchema), NewPostSchema,
-                                  errors=(400, 401), signed_in=True),
-    ("GET", "/posts"): Operation("List posts, newest first", "posts", (200, PostPage),
-                                 query=PostListSchema, errors=(400,)),
-    ("GET", "/posts/{post_id}"): Operation("A post (cached)", "posts", (200, PostSchema),
-                                           errors=(404,)),
-    ("PATCH", "/posts/{post_id}"): Operation("Change a post (author or admin)", "posts",
-                                             (200, PostSchema), PostChangesSchema,
-                                             errors=(400, 401, 403, 404), signed_in=True),
-    ("DELETE", "/posts/{post_id}"): Operation("Delete a post and its comments", "posts",
-                                              (204, None), errors=(401, 403, 404), signed_in=True),
-    ("POST", "/posts/{post_id}/comments"): Operation(
-        "Comment on a post", "posts", (201, CommentSchema), NewCommentSchema,
-        errors=(400, 401, 404), signed_in=True),
-    ("GET", "/posts/{post_id}/comments"): Operation(
-        "A post's comments, oldest first", "posts", (200, CommentPage), query=PageSchema,
-        errors=(400, 404)),
-    ("DELETE", "/posts/{post_id}/comments/{comment_id}"): Operation(
-        "Delete a comment (its author, the post's author, admin)", "posts", (204, None),
-        errors=(401, 403, 404), signed_in=True),
-    ("GET", "/products"): Operation("Browse products (cached)", "products", (200, ProductPage),
-                                    query=ProductQuerySchema, errors=(400,)),
-    ("GET", "/products/{product_id}"): Operation("A product (cached)", "products",
-                                                 (200, ProductSchema), errors=(404,)),
-    ("POST", "/products"): Operation("Add a product (admin)", "products", (201, ProductSchema),
-                                     NewProductSchema, errors=(400, 401, 403), signed_in=True),
-    ("PATCH", "/products/{product_id}"): Operation(
-        "Change a product (admin)", "products", (200, ProductSchema), ProductChangesSchema,
-        errors=(400, 401, 403, 404), signed_in=True),
-    ("DELETE", "/products/{product_id}"): Operation(
-        "Remove a product (admin; deactivated if ordered)", "products", (204, None),
-        errors=(401, 403, 404), signed_in=True),
-    ("POST", "/orders"): Operation(
-        "Place an order (200 for a replayed Idempotency-Key)", "orders", (201, OrderSchema),
-        NewOrderSchema, errors=(400, 401, 404, 409, 422), also_ok=((200, OrderSchema),),
-        headers=IDEMPOTENCY_KEY, signed_in=True),
-    ("GET", "/orders"): Operation("Own orders (an admin: all)", "orders", (200, OrderPage),
-                                  query=OrderQuerySchema, errors=(400, 401, 403), signed_in=True),
-    ("GET", "/orders/{order_id}"): Operation("An order (buyer or admin)", "orders",
-                                             (200, OrderSchema), errors=(401, 404), signed_in=True),
-    ("GET", "/orders/{order_id}/details"): Operation(
-        "An order with its buyer and current products", "orders", (200, OrderDetailsSchema),
-        errors=(401, 404), signed_in=True),
-    ("POST", "/orders/{order_id}/cancel"): Operation(
-        "Cancel an order", "orders", (200, OrderSchema), errors=(401, 404, 409), signed_in=True),
-    ("POST", "/orders/{order_id}/status"): Operation(
-        "Move an order forward (admin)", "orders", (200, OrderSchema), StatusSchema,
-        errors=(400, 401, 403, 404, 409), signed_in=True),
-    ("GET", "/notifications"): Operation("Own notifications", "notifications",
-                                         (200, NotificationPage), query=NotificationQuerySchema,
-                                         errors=(400, 401), signed_in=True),
-    ("POST", "/notifications/{notification_id}/read"): Operation(
-        "Mark a notification read", "notifications", (200, NotificationSchema),
-        errors=(401, 404), signed_in=True),
-    ("POST", "/notifications/read-all"): Operation(
-        "Mark all notifications read", "notifications", (200, MarkedSchema), errors=(401,),
+    ("POST", "/signin"): Operation(
+        "sign_in", "Sign in with email and password", "users", (200, SignInResultSchema),
+        CredentialsSchema, errors=(400, 401)),
+    ("POST", "/users"): Operation(
+        "create_user", "Sign up", "users", (201, UserSchema), NewUserSchema, errors=(400, 409),
+        yields=("user_id", "/id")),
+    ("GET", "/users"): Operation(
+        "list_users", "List users (public profiles)", "users", (200, UserPage),
+        query=UsersQuerySchema, errors=(400,), yields=("user_id", "/items/0/id")),
+    ("GET", "/users/me"): Operation(
+        "get_me", "The signed-in user", "users", (200, UserSchema), errors=(401,), signed_in=True),
+    ("PATCH", "/users/me"): Operation(
+        "update_me", "Change the signed-in user", "users", (200, UserSchema), UserChangesSchema,
+        errors=(400, 401, 409), signed_in=True),
+    ("DELETE", "/users/me"): Operation(
+        "delete_me", "Delete the signed-in user", "users", (204, None), errors=(401,),
         signed_in=True),
-    ("GET", "/health"): Operation("The gateway is up", "system", (200, HealthSchema)),
-    ("GET", "/health/services"): Operation("Each service's health (503 if one is down)",
-                                           "system", (200, ServicesHealthSchema),
-                                           also_ok=((503, ServicesHealthSchema),)),
-    ("GET", "/info"): Operation("Name, version, uptime", "system", (200, InfoSchema)),
-    ("GET", "/metrics"): Operation("Prometheus metrics", "system", (200, "text/plain")),
-    ("GET", "/openapi.json"): Operation("This document", "system", (200, "application/json")),
-    ("GET", "/docs"): Operation("The interactive API page", "system", (200, "text/html")),
-    ("GET", "/docs/static/{name}"): Operation("Files of the API page", "system",
-                                              (200, "application/octet-stream"), errors=(404,)),
+    ("GET", "/users/{user_id}"): Operation(
+        "get_user", "A user (email for self or admin; cached)", "users", (200, UserSchema),
+        errors=(401, 404)),
+    ("PATCH", "/users/{user_id}"): Operation(
+        "update_user", "Change a user (self or admin)", "users", (200, UserSchema),
+        UserChangesSchema, errors=(400, 401, 403, 404, 409), signed_in=True),
+    ("DELETE", "/users/{user_id}"): Operation(
+        "delete_user", "Delete a user (self or admin)", "users", (204, None),
+        errors=(401, 403, 404), signed_in=True),
+    ("POST", "/posts"): Operation(
+        "create_post", "Write a post", "posts", (201, PostSchema), NewPostSchema,
+        errors=(400, 401), signed_in=True, yields=("post_id", "/id")),
+    ("GET", "/posts"): Operation(
+        "list_posts", "List posts, newest first", "posts", (200, PostPage), query=PostListSchema,
+        errors=(400,), yields=("post_id", "/items/0/id")),
+    ("GET", "/posts/{post_id}"): Operation(
+        "get_post", "A post (cached)", "posts", (200, PostSchema), errors=(404,)),
+    ("PATCH", "/posts/{post_id}"): Operation(
+        "update_post", "Change a post (author or admin)", "posts", (200, PostSchema),
+        PostChangesSchema, errors=(400, 401, 403, 404), signed_in=True),
+    ("DELETE", "/posts/{post_id}"): Operation(
+        "delete_post", "Delete a post and its comments", "posts", (204, None),
+        errors=(401, 403, 404), signed_in=True),
+    ("POST", "/posts/{post_id}/comments"): Operation(
+        "add_comment", "Comment on a post", "posts", (201, CommentSchema), NewCommentSchema,
+        errors=(400, 401, 404), signed_in=True, yields=("comment_id", "/id")),
+    ("GET", "/posts/{post_id}/comments"): Operation(
+        "list_comments", "A post's comments, oldest first", "posts", (200, CommentPage),
+        query=PageSchema, errors=(400, 404), yields=("comment_id", "/items/0/id")),
+    ("DELETE", "/posts/{post_id}/comments/{comment_id}"): Operation(
+        "delete_comment", "Delete a comment (its author, the post's author, admin)", "posts",
+        (204, None), errors=(401, 403, 404), signed_in=True),
+    ("GET", "/products"): Operation(
+        "list_products", "Browse products (cached)", "products", (200, ProductPage),
+        query=ProductQuerySchema, errors=(400,), yields=("product_id", "/items/0/id")),
+    ("GET", "/products/{product_id}"): Operation(
+        "get_product", "A product (cached)", "products", (200, ProductSchema), errors=(404,)),
+    ("POST", "/products"): Operation(
+        "create_product", "Add a product (admin)", "products", (201, ProductSchema),
+        NewProductSchema, errors=(400, 401, 403), signed_in=True, yields=("product_id", "/id")),
+    ("PATCH", "/products/{product_id}"): Operation(
+        "update_product", "Change a product (admin)", "products", (200, ProductSchema),
+        ProductChangesSchema, errors=(400, 401, 403, 404), signed_in=True),
+    ("DELETE", "/products/{product_id}"): Operation(
+        "delete_product", "Remove a product (admin; deactivated if ordered)", "products",
+        (204, None), errors=(401, 403, 404), signed_in=True),
+    ("POST", "/orders"): Operation(
+        "place_order", "Place an order (200 for a replayed Idempotency-Key)", "orders",
+        (201, OrderSchema), NewOrderSchema, errors=(400, 401, 404, 409, 422),
+        also_ok=((200, OrderSchema),), headers=IDEMPOTENCY_KEY, signed_in=True,
+        yields=("order_id", "/id")),
+    ("GET", "/orders"): Operation(
+        "list_orders", "Own orders (an admin: all)", "orders", (200, OrderPage),
+        query=OrderQuerySchema, errors=(400, 401, 403), signed_in=True,
+        yields=("order_id", "/items/0/id")),
+    ("GET", "/orders/{order_id}"): Operation(
+        "get_order", "An order (buyer or admin)", "orders", (200, OrderSchema), errors=(401, 404),
+        signed_in=True),
+    ("GET", "/orders/{order_id}/details"): Operation(
+        "get_order_details", "An order with its buyer and current products", "orders",
+        (200, OrderDetailsSchema), errors=(401, 404), signed_in=True),
+    ("POST", "/orders/{order_id}/cancel"): Operation(
+        "cancel_order", "Cancel an order", "orders", (200, OrderSchema), errors=(401, 404, 409),
+        signed_in=True),
+    ("POST", "/orders/{order_id}/status"): Operation(
+        "set_order_status", "Move an order forward (admin)", "orders", (200, OrderSchema),
+        StatusSchema, errors=(400, 401, 403, 404, 409), signed_in=True),
+    ("GET", "/notifications"): Operation(
+        "list_notifications", "Own notifications", "notifications", (200, NotificationPage),
+        query=NotificationQuerySchema, errors=(400, 401), signed_in=True,
+        yields=("notification_id", "/items/0/id")),
+    ("POST", "/notifications/{notification_id}/read"): Operation(
+        "mark_notification_read", "Mark a notification read", "notifications",
+        (200, NotificationSchema), errors=(401, 404), signed_in=True),
+    ("POST", "/notifications/read-all"): Operation(
+        "mark_all_notifications_read", "Mark all notifications read", "notifications",
+        (200, MarkedSchema), errors=(401,), signed_in=True),
+    ("GET", "/health"): Operation(
+        "health", "The gateway is up", "system", (200, HealthSchema)),
+    ("GET", "/health/services"): Operation(
+        "health_of_services", "Each service's health (503 if one is down)", "system",
+        (200, ServicesHealthSchema), also_ok=((503, ServicesHealthSchema),)),
+    ("GET", "/info"): Operation(
+        "info", "Name, version, uptime", "system", (200, InfoSchema)),
+    ("GET", "/metrics"): Operation(
+        "prometheus_metrics", "Prometheus metrics", "system", (200, "text/plain")),
+    ("GET", "/openapi.json"): Operation(
+        "openapi", "This document", "system", (200, "application/json")),
+    ("GET", "/docs"): Operation(
+        "docs_page", "The interactive API page", "system", (200, "text/html")),
+    ("GET", "/docs/static/{name}"): Operation(
+        "docs_file", "Files of the API page", "system", (200, "application/octet-stream"),
+        errors=(404,)),
 }
 
 DESCRIPTIONS = {200: "OK", 201: "Created", 204: "No content", 400: "Bad request",
@@ -208,7 +257,7 @@ PATH_PARAMETER = re.compile(r"{(\w+)}")
 @cache
 def openapi_document() -> dict[str, Any]:
     """The document served at /openapi.json (built once per process)."""
-    plugin = MarshmallowPlugin()
+    plugin = ContractPlugin()
     spec = APISpec(title="nameko-shop", version=shop.__version__, openapi_version="3.1.0",
                    plugins=[plugin], servers=[{"url": "/"}, {"url": "/api/v1"}],
                    info={"description": "The nameko-shop HTTP API. Every route is also "
@@ -219,7 +268,31 @@ def openapi_document() -> dict[str, Any]:
     spec.components.schema("Error", schema=ErrorSchema)
     for (method, path), operation in OPERATIONS.items():
         spec.path(path=path, operations={method.lower(): describe(path, operation)})
-    return spec.to_dict()
+    document = spec.to_dict()
+    for (method, path), operation in OPERATIONS.items():
+        links = links_from(path, operation)
+        if links:
+            answer = document["paths"][path][method.lower()]["responses"][str(operation.ok[0])]
+            answer["links"] = links
+    return document
+
+
+def links_from(path: str, operation: Operation) -> dict[str, Any]:
+    """The OpenAPI links of an operation's answer: every operation whose path parameters
+    its answer (the one it yields) and its own path (the others) fill."""
+    if operation.yields is None:
+        return {}
+    yielded, pointer = operation.yields
+    own = set(PATH_PARAMETER.findall(path))
+    links = {}
+    for (_, target_path), target in OPERATIONS.items():
+        wanted = PATH_PARAMETER.findall(target_path)
+        if yielded not in wanted or not set(wanted) - {yielded} <= own:
+            continue
+        links[target.id] = {"operationId": target.id, "parameters": {
+            name: f"$response.body#{pointer}" if name == yielded else f"$request.path.{name}"
+            for name in wanted}}
+    return links
 
 
 def describe(path: str, operation: Operation) -> dict[str, Any]:
@@ -239,8 +312,9 @@ def describe(path: str, operation: Operation) -> dict[str, Any]:
                     "schema": {"type": "string"}} for name, text in operation.headers.items()]
     if operation.query is not None:
         parameters.append({"in": "query", "schema": operation.query})
-    described: dict[str, Any] = {"summary": operation.summary, "tags": [operation.tag],
-                                 "responses": responses, "parameters": parameters}
+    described: dict[str, Any] = {"operationId": operation.id, "summary": operation.summary,
+                                 "tags": [operation.tag], "responses": responses,
+                                 "parameters": parameters}
     if operation.body is not None:
         described["requestBody"] = {"required": True, "content": {
             "application/json": {"schema": operation.body}}}

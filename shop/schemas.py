@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from shop.errors import Forbidden, InvalidInput, NotFound
 
@@ -56,6 +56,18 @@ def not_blank(value: str) -> None:
     """A validator: text must hold more than white space."""
     if not value.strip():
         raise ValidationError("Must not be blank.")
+
+
+class ChangesSchema(Schema):
+    """A PATCH body: any of its fields, but at least one (the OpenAPI document says
+    minProperties: 1 for every subclass)."""
+
+    EMPTY = "Give at least one field to change."
+
+    @validates_schema
+    def not_empty(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError(self.EMPTY)
 
 
 class PageSchema(Schema):

@@ -2,25 +2,37 @@
 
 import inspect
 
+import pytest
 from jsonschema import Draft202012Validator
+from marshmallow import ValidationError
 
+from contracts.orders import AddressSchema
+from contracts.posts import PostChangesSchema
+from contracts.products import ProductChangesSchema
+from contracts.users import NewUserSchema, UserChangesSchema
 from gateway.access import route_template
 from gateway.http import Route
 from gateway.openapi import OPERATIONS, openapi_document
 from gateway.service import GatewayService
+from shop.countries import ALPHA_2
 
 
-def served_routes() -> set[tuple[str, str]]:
-    routes = set()
-    for _, method in inspect.getmembers(GatewayService, inspect.isfunction):
+def served_routes() -> dict[tuple[str, str], str]:
+    """{(method, path template): the name of the gateway's handler}."""
+    routes = {}
+    for name, method in inspect.getmembers(GatewayService, inspect.isfunction):
         for entrypoint in getattr(method, "nameko_entrypoints", ()):
             if isinstance(entrypoint, Route):
-                routes.add((entrypoint.method, route_template(entrypoint.url)))
+                routes[(entrypoint.method, route_template(entrypoint.url))] = name
     return routes
 
 
 def test_every_route_is_documented_and_every_entry_is_a_route():
-    assert served_routes() == set(OPERATIONS)
+    assert set(served_routes()) == set(OPERATIONS)
+
+
+def test_each_operation_is_named_after_its_handler_for_generated_clients():
+    assert {key: operation.id for key, operation in OPERATIONS.items()} == served_routes()
 
 
 def test_the_document_is_openapi_3_1_with_valid_schemas():
@@ -31,3 +43,59 @@ def test_the_document_is_openapi_3_1_with_valid_schemas():
     signed_in = document["paths"]["/orders"]["post"]
     assert signed_in["security"] == [{"bearer": []}]
     assert {"201", "200", "409", "422", "default"} <= set(signed_in["responses"])
+
+
+def schema_of(name: str) -> Draft202012Validator:
+    document = openapi_document()
+    return Draft202012Validator({"$ref": f"#/components/schemas/{name}",
+                                 "components": document["components"]})
+
+
+@pytest.mark.parametrize(("name", "schema"), [
+    ("PostChanges", PostChangesSchema), ("ProductChanges", ProductChangesSchema),
+    ("UserChanges", UserChangesSchema)])
+def test_a_patch_body_needs_one_property_in_the_document_as_in_the_service(name, schema):
+    assert not schema_of(name).is_valid({})
+    with pytest.raises(ValidationError):
+        schema().load({})
+
+
+PASSWORDS = ["correct horse", "x" * 72, "é" * 18, "🐍" * 18, "pässwörd", "x" * 8]
+
+
+@pytest.mark.parametrize("password", PASSWORDS + ["x" * 73, "🐍" * 19, "é" * 40, "short"])
+def test_every_password_the_document_allows_is_accepted(password):
+    body = {"name": "ada", "email": "ada@example.com", "password": password}
+    if schema_of("NewUser").is_valid(body):
+        assert password in PASSWORDS
+        NewUserSchema().load(body)  # the byte rule agrees
+    else:
+        assert password not in PASSWORDS
+
+
+def test_the_document_names_the_country_codes_the_service_accepts():
+    country = openapi_document()["components"]["schemas"]["Address"]["properties"]["country"]
+    assert set(country["enum"]) == ALPHA_2
+    address = {"line1": "1 Main St", "city": "Berlin", "postal_code": "10115"}
+    assert not schema_of("Address").is_valid({**address, "country": "XX"})
+    assert AddressSchema().load({**address, "country": "de"})["country"] == "DE"
+
+
+def test_what_a_create_or_list_answers_leads_to_every_operation_on_that_resource():
+    paths = openapi_document()["paths"]
+    placed = paths["/orders"]["post"]["responses"]["201"]["links"]
+    assert set(placed) == {"get_order", "get_order_details", "cancel_order",
+                           "set_order_status"}
+    assert placed["cancel_order"]["parameters"] == {"order_id": "$response.body#/id"}
+    commented = paths["/posts/{post_id}/comments"]["post"]["responses"]["201"]["links"]
+    assert commented["delete_comment"]["parameters"] == {
+        "post_id": "$request.path.post_id", "comment_id": "$response.body#/id"}
+    listed = paths["/notifications"]["get"]["responses"]["200"]["links"]
+    assert listed["mark_notification_read"]["parameters"] == {
+        "notification_id": "$response.body#/items/0/id"}
+    operation_ids = {op["operationId"] for methods in paths.values() for op in methods.values()}
+    for methods in paths.values():
+        for operation in methods.values():
+            for answer in operation["responses"].values():
+                for link in answer.get("links", {}).values():
+                    assert link["operationId"] in operation_ids
