@@ -110,6 +110,11 @@ class ListingEntry:
         return f"{self.prefix}{namespace}:{self.query}"
 
 
+def listing_clock_key(kind: str) -> str:
+    """One clock per kind, moved on by every drop of the listings showing a resource."""
+    return f"cache-clock:{kind}"
+
+
 @dataclass(frozen=True)
 class ShownIn:
     """The keys that record which cached listings of a kind show one resource."""
@@ -118,8 +123,8 @@ class ShownIn:
     resource_id: str
 
     @property
-    def clock_key(self) -> str:  # one per kind: moves on every drop
-        return f"cache-clock:{self.kind}"
+    def clock_key(self) -> str:
+        return listing_clock_key(self.kind)
 
     @property
     def dropped_key(self) -> str:
@@ -218,7 +223,7 @@ class ResponseCache:
     def lookup_listing(self, entry: ListingEntry) -> tuple[str | None, tuple[str, int]]:
         """(the cached body or None, (the namespace, the clock) to fill against)."""
         namespace, body, clock = self.redis.eval(
-            _LOOKUP_LISTING_TO_FILL, 2, entry.namespace_key, ShownIn(entry.kind, "").clock_key,
+            _LOOKUP_LISTING_TO_FILL, 2, entry.namespace_key, listing_clock_key(entry.kind),
             entry.prefix, entry.query)
         return body, (namespace, int(clock))
 
