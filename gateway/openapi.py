@@ -34,8 +34,9 @@ from contracts.products import (
     ProductSchema,
 )
 from contracts.users import CredentialsSchema, NewUserSchema, UserChangesSchema, UserSchema
-from shop.money import Money
-from shop.schemas import ChangesSchema, PageSchema
+from shop.money import Cents, Money
+from shop.schemas import IDEMPOTENCY_KEY as KEY_RULE
+from shop.schemas import STORABLE, ChangesSchema, PageSchema
 
 
 class ErrorSchema(Schema):
@@ -101,7 +102,19 @@ class UsersQuerySchema(PageSchema):
 
 class ContractConverter(OpenAPIConverter):
     """apispec's converter, plus what marshmallow validators say and JSON Schema can too:
-    a PATCH body needs at least one property."""
+    a PATCH body needs at least one property, an amount is a string of a given form or a
+    whole number, and text a client sends holds no NUL."""
+
+    def field2property(self, field: fields.Field[Any]) -> dict[str, Any]:
+        described: dict[str, Any] = super().field2property(field)
+        if isinstance(field, Money) and not field.dump_only:
+            del described["type"]
+            described.update(field.documented())
+        elif (described.get("type") in ("string", ["string", "null"]) and field.validators
+              and "pattern" not in described and "enum" not in described):
+            # A field with validators is one a client sends (the answers' have none).
+            described["pattern"] = STORABLE
+        return described
 
     def schema2jsonschema(self, schema: Any) -> dict[str, Any]:
         described: dict[str, Any] = super().schema2jsonschema(  # type: ignore[no-untyped-call]
@@ -128,11 +141,14 @@ class Operation:
     signed_in: bool = False
     headers: dict[str, Any] = field(default_factory=dict)
     # (a path parameter, where in the answer a value for it is): what this operation's
-    # answer lets a client call next, stated as OpenAPI links.
+    # answer lets a client call next, stated as OpenAPI links. A list yields its first item
+    # only where no operation creates that resource: an empty page yields nothing.
     yields: tuple[str, str] | None = None
 
 
-IDEMPOTENCY_KEY = {"Idempotency-Key": "Replays the first order placed with this key."}
+IDEMPOTENCY_KEY = {"Idempotency-Key": {
+    "description": "Replays the first order placed with this key.",
+    "schema": {"type": "string", "pattern": KEY_RULE.regex.pattern}}}
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/signin"): Operation(
@@ -143,7 +159,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         yields=("user_id", "/id")),
     ("GET", "/users"): Operation(
         "list_users", "List users (public profiles)", "users", (200, UserPage),
-        query=UsersQuerySchema, errors=(400,), yields=("user_id", "/items/0/id")),
+        query=UsersQuerySchema, errors=(400,)),
     ("GET", "/users/me"): Operation(
         "get_me", "The signed-in user", "users", (200, UserSchema), errors=(401,), signed_in=True),
     ("PATCH", "/users/me"): Operation(
@@ -166,7 +182,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         errors=(400, 401), signed_in=True, yields=("post_id", "/id")),
     ("GET", "/posts"): Operation(
         "list_posts", "List posts, newest first", "posts", (200, PostPage), query=PostListSchema,
-        errors=(400,), yields=("post_id", "/items/0/id")),
+        errors=(400,)),
     ("GET", "/posts/{post_id}"): Operation(
         "get_post", "A post (cached)", "posts", (200, PostSchema), errors=(404,)),
     ("PATCH", "/posts/{post_id}"): Operation(
@@ -180,13 +196,13 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         errors=(400, 401, 404), signed_in=True, yields=("comment_id", "/id")),
     ("GET", "/posts/{post_id}/comments"): Operation(
         "list_comments", "A post's comments, oldest first", "posts", (200, CommentPage),
-        query=PageSchema, errors=(400, 404), yields=("comment_id", "/items/0/id")),
+        query=PageSchema, errors=(400, 404)),
     ("DELETE", "/posts/{post_id}/comments/{comment_id}"): Operation(
         "delete_comment", "Delete a comment (its author, the post's author, admin)", "posts",
         (204, None), errors=(401, 403, 404), signed_in=True),
     ("GET", "/products"): Operation(
         "list_products", "Browse products (cached)", "products", (200, ProductPage),
-        query=ProductQuerySchema, errors=(400,), yields=("product_id", "/items/0/id")),
+        query=ProductQuerySchema, errors=(400,)),
     ("GET", "/products/{product_id}"): Operation(
         "get_product", "A product (cached)", "products", (200, ProductSchema), errors=(404,)),
     ("POST", "/products"): Operation(
@@ -205,8 +221,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         yields=("order_id", "/id")),
     ("GET", "/orders"): Operation(
         "list_orders", "Own orders (an admin: all)", "orders", (200, OrderPage),
-        query=OrderQuerySchema, errors=(400, 401, 403), signed_in=True,
-        yields=("order_id", "/items/0/id")),
+        query=OrderQuerySchema, errors=(400, 401, 403), signed_in=True),
     ("GET", "/orders/{order_id}"): Operation(
         "get_order", "An order (buyer or admin)", "orders", (200, OrderSchema), errors=(401, 404),
         signed_in=True),
@@ -263,6 +278,7 @@ def openapi_document() -> dict[str, Any]:
                    info={"description": "The nameko-shop HTTP API. Every route is also "
                                         "served under /api/v1."})
     plugin.map_to_openapi_type(Money, fields.String)  # type: ignore[no-untyped-call]
+    plugin.map_to_openapi_type(Cents, fields.String)  # type: ignore[no-untyped-call]
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer",
                                                "bearerFormat": "JWT"})
     spec.components.schema("Error", schema=ErrorSchema)
@@ -308,8 +324,8 @@ def describe(path: str, operation: Operation) -> dict[str, Any]:
     parameters: list[dict[str, Any]] = [
         {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
         for name in PATH_PARAMETER.findall(path)]
-    parameters += [{"in": "header", "name": name, "required": False, "description": text,
-                    "schema": {"type": "string"}} for name, text in operation.headers.items()]
+    parameters += [{"in": "header", "name": name, "required": False, **described}
+                   for name, described in operation.headers.items()]
     if operation.query is not None:
         parameters.append({"in": "query", "schema": operation.query})
     described: dict[str, Any] = {"operationId": operation.id, "summary": operation.summary,

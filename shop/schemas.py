@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -52,10 +53,52 @@ def load(schema: Schema, data: Any) -> dict[str, Any]:
         raise InvalidInput("The input is not valid.", messages) from None
 
 
-def not_blank(value: str) -> None:
-    """A validator: text must hold more than white space."""
-    if not value.strip():
-        raise ValidationError("Must not be blank.")
+class Pattern(validate.Regexp):
+    """A regular expression the whole value must match, written so that JSON Schema (ECMA
+    262) reads it as Python does: the OpenAPI document prints it as the field's pattern.
+
+    Python's `$` also matches before a final newline, ECMA's does not: the whole value
+    must match here, which is how ECMA reads `^...$`."""
+
+    def __init__(self, regex: str, error: str):
+        super().__init__(regex, error=error)
+        self.whole: re.Pattern[str] = re.compile(regex)
+
+    def __call__(self, value: Any) -> Any:
+        if not isinstance(value, str) or self.whole.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+# The characters str.isspace() calls white space, spelt out: ECMA's \s is another set.
+SPACES = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# Any text a database can store, as JSON Schema can say it: no NUL. (Unpaired surrogates
+# are refused too, but no JSON Schema pattern names them portably, and JSON encoders
+# cannot send them.)
+STORABLE = r"^[^\u0000]*$"
+not_blank = Pattern(rf"^[^\u0000]*[^{SPACES}\u0000][^\u0000]*$",
+                    error="Must not be blank.")
+# A key a client makes up for a write it may retry: 1 to 255 visible ASCII characters
+# (a header value cannot begin or end with a space).
+IDEMPOTENCY_KEY = Pattern(r"^[!-~](?:[ -~]{0,253}[!-~])?$",
+                          error="1 to 255 visible ASCII characters; spaces inside only.")
+
+
+class WholeNumber(fields.Integer):
+    """An integer as JSON Schema counts one: 5 and 5.0 alike; a fraction, a bool or (when
+    strict, as in a JSON body) a string is refused, never rounded. Not strict, it also
+    reads the digits of a query string."""
+
+    DIGITS = re.compile(r"-?[0-9]{1,18}(?:\.0+)?")
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and not self.strict and self.DIGITS.fullmatch(value):
+            return int(float(value)) if "." in value else int(value)
+        raise self.make_error("invalid")
 
 
 class ChangesSchema(Schema):
@@ -71,8 +114,8 @@ class ChangesSchema(Schema):
 
 
 class PageSchema(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
+    page = WholeNumber(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    limit = WholeNumber(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
 
 
 def page_of(items: list[Any], page: int, limit: int, total: int) -> dict[str, Any]:

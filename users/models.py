@@ -25,7 +25,7 @@ class User(Base):
     # Stored lower-cased, so the unique constraint is case-insensitive.
     email: Mapped[str] = mapped_column(String(254), unique=True)
     role: Mapped[str] = mapped_column(String(16), default="user")
-    password_hash: Mapped[str] = mapped_column(String(60))
+    password_hash: Mapped[str] = mapped_column(String(100))  # users/passwords.py
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 

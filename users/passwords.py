@@ -1,6 +1,15 @@
-"""Password hashing with bcrypt, run on eventlet's thread pool so the hub keeps serving."""
+"""Password hashing with bcrypt, run on eventlet's thread pool so the hub keeps serving.
+
+bcrypt reads only the first 72 bytes of what it hashes, so a password is first reduced
+to its SHA-256 (44 base64 characters, no NUL byte) and that is hashed: a password may be
+of any length, and all of it counts. Such hashes are stored with PREHASHED in front;
+hashes stored before, of the password itself, still check.
+"""
 
 from __future__ import annotations
+
+import base64
+import hashlib
 
 import bcrypt
 from eventlet import tpool
@@ -9,26 +18,38 @@ from nameko.extensions import DependencyProvider
 from shop.settings import settings_of
 from users.settings import UsersSettings
 
+PREHASHED = "$sha256"
+BCRYPT_MAX_BYTES = 72
+
+
+def digest(password: str) -> bytes:
+    return base64.b64encode(hashlib.sha256(password.encode()).digest())
+
 
 class Passwords:
     def __init__(self, rounds: int):
         self.rounds = rounds
         # Checked when the email is unknown, so that case costs what a wrong password does.
-        self.dummy_hash = bcrypt.hashpw(b"no such user", bcrypt.gensalt(rounds)).decode()
+        self.dummy_hash = self.hash_now("no such user")
 
     def hash(self, password: str) -> str:
-        salt = bcrypt.gensalt(self.rounds)
-        return tpool.execute(bcrypt.hashpw, password.encode(), salt).decode()
+        return tpool.execute(self.hash_now, password)
+
+    def hash_now(self, password: str) -> str:
+        return PREHASHED + bcrypt.hashpw(digest(password), bcrypt.gensalt(self.rounds)).decode()
 
     def check(self, password: str, password_hash: str | None) -> bool:
         """True when password matches; with no hash, takes as long and returns False."""
-        candidate = password.encode()
-        if len(candidate) > 72:  # never a valid password; bcrypt refuses it
-            candidate = candidate[:72]
-            password_hash = None
-        matches = tpool.execute(
-            bcrypt.checkpw, candidate, (password_hash or self.dummy_hash).encode())
-        return matches and password_hash is not None
+        known = password_hash is not None
+        stored = password_hash or self.dummy_hash
+        if stored.startswith(PREHASHED):
+            candidate, stored = digest(password), stored[len(PREHASHED):]
+        else:  # hashed before PREHASHED, as itself: then it had 72 bytes at most
+            candidate = password.encode()
+            known = known and len(candidate) <= BCRYPT_MAX_BYTES
+            candidate = candidate[:BCRYPT_MAX_BYTES]
+        matches = tpool.execute(bcrypt.checkpw, candidate, stored.encode())
+        return matches and known
 
 
 class PasswordHasher(DependencyProvider):

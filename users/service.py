@@ -36,7 +36,7 @@ class UsersService(health.DatabaseHealth):
     def create_user(self, data: dict) -> dict:
         """Creates an account with role "user" and returns it.
 
-        data: {"name": 1-50 chars, "email": valid, "password": 8-72 bytes}.
+        data: {"name": 1-50 chars, "email": valid, "password": 8-1024 characters}.
         Raises InvalidInput, or Conflict when the name or email is taken.
         """
         fields = load(NewUserSchema(), data)
