@@ -48,7 +48,7 @@ CHAOS_SUITES := tests/system/test_faults.py tests/system/test_fuzz.py \
 chaos:
 	@scripts/bootstrap.sh test
 	@FAULT_LOAD_SECONDS=$${FAULT_LOAD_SECONDS:-20} FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-200} \
-	  FUZZ_MAX_SECONDS=$${FUZZ_MAX_SECONDS:-300} \
+	  FUZZ_MAX_SECONDS=$${FUZZ_MAX_SECONDS:-300} FUZZ_SEED=$${FUZZ_SEED:-random} \
 	  $(PY) scripts/stack.py test -- -s --timeout=1800 $(CHAOS_SUITES) $(PYTEST_ARGS)
 
 # The benchmark (not part of make test): see BENCHMARKS.md.

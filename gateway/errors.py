@@ -18,6 +18,7 @@ from shop.errors import (
     IdempotencyKeyReused,
     InsufficientStock,
     InvalidInput,
+    KeyInFlight,
     NotFound,
     ServiceTimeout,
     ServiceUnavailable,
@@ -44,6 +45,7 @@ STATUS_BY_ERROR: dict[type[ShopError], int] = {
     NotFound: 404,
     Conflict: 409,
     InsufficientStock: 409,
+    KeyInFlight: 409,
     IdempotencyKeyReused: 422,
     UnsupportedMediaType: 415,
     ServiceUnavailable: 503,
@@ -81,8 +83,10 @@ def response_for_exception(exc: BaseException) -> Response:
     """Maps any exception a request may end in to its JSON error response."""
     for error_type, status in STATUS_BY_ERROR.items():
         if isinstance(exc, error_type):
-            www_authenticate = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-            return error_response(status, exc.code, exc.message, exc.details, www_authenticate)
+            headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+            if isinstance(exc, KeyInFlight):
+                headers = {"Retry-After": str((exc.details or {}).get("retry_after", 1))}
+            return error_response(status, exc.code, exc.message, exc.details, headers)
     if isinstance(exc, HTTPException):
         headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
         code = exc.name.upper().replace(" ", "_")

@@ -87,6 +87,15 @@ class Verdict:
         return headers
 
 
+def client_ip(request: AnyRequest, trusted_proxies: int) -> str:
+    """The caller's address: the remote one, or the one the trusted proxies saw."""
+    if trusted_proxies and request.headers.get("X-Forwarded-For"):
+        chain = [hop.strip() for hop in request.headers["X-Forwarded-For"].split(",")]
+        chain.append(request.remote_addr or "")
+        return chain[max(len(chain) - 1 - trusted_proxies, 0)] or "unknown"
+    return request.remote_addr or "unknown"
+
+
 class RateLimiter:
     def __init__(self, general: Limit, sign_in: Limit, trusted_proxies: int,
                  guarded_paths: frozenset[str]):
@@ -107,12 +116,7 @@ class RateLimiter:
         )
 
     def client_ip(self, request: AnyRequest) -> str:
-        """The caller's address: the remote one, or the one the trusted proxies saw."""
-        if self.trusted_proxies and request.headers.get("X-Forwarded-For"):
-            chain = [hop.strip() for hop in request.headers["X-Forwarded-For"].split(",")]
-            chain.append(request.remote_addr or "")
-            return chain[max(len(chain) - 1 - self.trusted_proxies, 0)] or "unknown"
-        return request.remote_addr or "unknown"
+        return client_ip(request, self.trusted_proxies)
 
     def client_key(self, request: AnyRequest, tokens: Tokens) -> str:
         try:

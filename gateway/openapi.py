@@ -6,7 +6,7 @@ Each route has one entry in OPERATIONS; a test holds the two in step.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -139,16 +139,27 @@ class Operation:
     errors: tuple[int, ...] = ()
     also_ok: tuple[tuple[int, type[Schema]], ...] = ()  # other answers with a body of their own
     signed_in: bool = False
-    headers: dict[str, Any] = field(default_factory=dict)
     # (a path parameter, where in the answer a value for it is): what this operation's
     # answer lets a client call next, stated as OpenAPI links. A list yields its first item
     # only where no operation creates that resource: an empty page yields nothing.
     yields: tuple[str, str] | None = None
 
 
-IDEMPOTENCY_KEY = {"Idempotency-Key": {
-    "description": "Replays the first order placed with this key.",
-    "schema": {"type": "string", "pattern": KEY_RULE.regex.pattern}}}
+# Every write takes an Idempotency-Key (shop/idempotency.py); sign-in writes nothing.
+RETRY_SAFE = {"POST", "PATCH", "DELETE"}
+NOT_A_WRITE = {("POST", "/signin")}
+IDEMPOTENCY_KEY = {
+    "in": "header", "name": "Idempotency-Key", "required": False,
+    "description": "Makes the write safe to retry: the first answer to a key is kept "
+                   "(per user, or per client address when signed out) for "
+                   "IDEMPOTENCY_SECONDS (24 h); a retry with the same request gets it "
+                   "again, marked Idempotent-Replayed: true, and writes nothing. The same "
+                   "key with another request: 422; while the first still runs: 409 with "
+                   "Retry-After. Only a write that succeeded is kept.",
+    "schema": {"type": "string", "pattern": KEY_RULE.regex.pattern}}
+REPLAYED = {"Idempotent-Replayed": {
+    "description": "true when this is the kept answer to an earlier request with the "
+                   "same Idempotency-Key", "schema": {"type": "string", "enum": ["true"]}}}
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/signin"): Operation(
@@ -215,9 +226,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "delete_product", "Remove a product (admin; deactivated if ordered)", "products",
         (204, None), errors=(401, 403, 404), signed_in=True),
     ("POST", "/orders"): Operation(
-        "place_order", "Place an order (200 for a replayed Idempotency-Key)", "orders",
+        "place_order", "Place an order", "orders",
         (201, OrderSchema), NewOrderSchema, errors=(400, 401, 404, 409, 422),
-        also_ok=((200, OrderSchema),), headers=IDEMPOTENCY_KEY, signed_in=True,
+        signed_in=True,
         yields=("order_id", "/id")),
     ("GET", "/orders"): Operation(
         "list_orders", "Own orders (an admin: all)", "orders", (200, OrderPage),
@@ -264,7 +275,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
 
 DESCRIPTIONS = {200: "OK", 201: "Created", 204: "No content", 400: "Bad request",
                 401: "Not signed in, or the token is not valid", 403: "Not allowed",
-                404: "Not found", 409: "Conflict", 422: "Idempotency key reused",
+                404: "Not found", 409: "Conflict, or a write under this Idempotency-Key still "
+                                       "running", 422: "Idempotency key reused",
                 503: "A service is unavailable"}
 PATH_PARAMETER = re.compile(r"{(\w+)}")
 
@@ -283,7 +295,7 @@ def openapi_document() -> dict[str, Any]:
                                                "bearerFormat": "JWT"})
     spec.components.schema("Error", schema=ErrorSchema)
     for (method, path), operation in OPERATIONS.items():
-        spec.path(path=path, operations={method.lower(): describe(path, operation)})
+        spec.path(path=path, operations={method.lower(): describe(method, path, operation)})
     document = spec.to_dict()
     for (method, path), operation in OPERATIONS.items():
         links = links_from(path, operation)
@@ -311,12 +323,15 @@ def links_from(path: str, operation: Operation) -> dict[str, Any]:
     return links
 
 
-def describe(path: str, operation: Operation) -> dict[str, Any]:
+def describe(method: str, path: str, operation: Operation) -> dict[str, Any]:
     status, body = operation.ok
+    write = method in RETRY_SAFE and (method, path) not in NOT_A_WRITE
     responses = {str(status): response(status, body)}
+    if write:
+        responses[str(status)]["headers"] = REPLAYED
     for other_status, other_body in operation.also_ok:
         responses[str(other_status)] = response(other_status, other_body)
-    for error in operation.errors:
+    for error in sorted({*operation.errors, *((409, 422) if write else ())}):
         responses[str(error)] = response(error, "Error")
     # 413, 415, 429, 500, 504 and the rest: any route may answer them, always as an Error.
     responses["default"] = {"description": "An error",
@@ -324,8 +339,8 @@ def describe(path: str, operation: Operation) -> dict[str, Any]:
     parameters: list[dict[str, Any]] = [
         {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
         for name in PATH_PARAMETER.findall(path)]
-    parameters += [{"in": "header", "name": name, "required": False, **described}
-                   for name, described in operation.headers.items()]
+    if write:
+        parameters.append(IDEMPOTENCY_KEY)
     if operation.query is not None:
         parameters.append({"in": "query", "schema": operation.query})
     described: dict[str, Any] = {"operationId": operation.id, "summary": operation.summary,

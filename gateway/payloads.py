@@ -47,3 +47,8 @@ def location(request: Request, path: str) -> dict[str, Any]:
     """A Location header for path, under /api/v1 when the request came that way."""
     prefix = API_PREFIX if request.path.startswith(API_PREFIX + "/") else ""
     return {"Location": prefix + path}
+
+
+def replayed_header(replayed: bool) -> dict[str, str]:
+    """Marks the answer to a write retried under its Idempotency-Key: the first one's."""
+    return {"Idempotent-Replayed": "true"} if replayed else {}

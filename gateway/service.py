@@ -37,8 +37,9 @@ from gateway.cache import (
 )
 from gateway.errors import to_json
 from gateway.http import Reply, route
+from gateway.limits import client_ip
 from gateway.openapi import openapi_document
-from gateway.payloads import json_body, location
+from gateway.payloads import json_body, location, replayed_header
 from gateway.redis import Redis
 from gateway.settings import GatewaySettings
 from shop.base import ShopService
@@ -88,8 +89,8 @@ class GatewayService(ShopService):
 
     @route("POST", "/users")
     def create_user(self, request: Request) -> Reply:
-        user = self.rpc.users.create_user(json_body(request))
-        return 201, location(request, f"/users/{user['id']}"), user
+        user, replayed = self._write(request, self.rpc.users.create_user, json_body(request))
+        return 201, {**location(request, f"/users/{user['id']}"), **replayed}, user
 
     @route("GET", "/users")
     def list_users(self, request: Request) -> Reply:
@@ -121,18 +122,19 @@ class GatewayService(ShopService):
     @route("DELETE", "/users/me")
     def delete_me(self, request: Request) -> Reply:
         actor = self._actor(request)
-        return self._delete_user(actor["id"], actor)
+        return self._delete_user(request, actor["id"], actor)
 
     @route("DELETE", "/users/<string:user_id>")
     def delete_user(self, request: Request, user_id: str) -> Reply:
-        return self._delete_user(user_id, self._actor(request))
+        return self._delete_user(request, user_id, self._actor(request))
 
     # --- posts and comments ------------------------------------------------------
 
     @route("POST", "/posts")
     def create_post(self, request: Request) -> Reply:
-        post = self.rpc.posts.create_post(json_body(request), actor=self._actor(request))
-        return 201, location(request, f"/posts/{post['id']}"), post
+        post, replayed = self._write(request, self.rpc.posts.create_post, json_body(request),
+                                     actor=self._actor(request))
+        return 201, {**location(request, f"/posts/{post['id']}"), **replayed}, post
 
     @route("GET", "/posts")
     def list_posts(self, request: Request) -> Reply:
@@ -147,20 +149,24 @@ class GatewayService(ShopService):
     @route("PATCH", "/posts/<string:post_id>")
     def update_post(self, request: Request, post_id: str) -> Reply:
         actor = self._actor(request)
-        post = self.rpc.posts.update_post(post_id, json_body(request), actor=actor)
+        post, replayed = self._write(request, self.rpc.posts.update_post, post_id,
+                                     json_body(request), actor=actor)
         self._invalidate_now("post", post["id"])
-        return post
+        return 200, replayed, post
 
     @route("DELETE", "/posts/<string:post_id>")
     def delete_post(self, request: Request, post_id: str) -> Reply:
-        self.rpc.posts.delete_post(post_id, actor=self._actor(request))
+        _, replayed = self._write(request, self.rpc.posts.delete_post, post_id,
+                                  actor=self._actor(request))
         self._invalidate_now("post", post_id)
-        return 204, None
+        return 204, replayed, None
 
     @route("POST", "/posts/<string:post_id>/comments")
     def add_comment(self, request: Request, post_id: str) -> Reply:
         actor = self._actor(request)
-        return 201, self.rpc.posts.add_comment(post_id, json_body(request), actor=actor)
+        comment, replayed = self._write(request, self.rpc.posts.add_comment, post_id,
+                                        json_body(request), actor=actor)
+        return 201, replayed, comment
 
     @route("GET", "/posts/<string:post_id>/comments")
     def list_comments(self, request: Request, post_id: str) -> Reply:
@@ -169,8 +175,9 @@ class GatewayService(ShopService):
 
     @route("DELETE", "/posts/<string:post_id>/comments/<string:comment_id>")
     def delete_comment(self, request: Request, post_id: str, comment_id: str) -> Reply:
-        self.rpc.posts.delete_comment(post_id, comment_id, actor=self._actor(request))
-        return 204, None
+        _, replayed = self._write(request, self.rpc.posts.delete_comment, post_id, comment_id,
+                                  actor=self._actor(request))
+        return 204, replayed, None
 
     # --- products ------------------------------------------------------------------
 
@@ -187,22 +194,25 @@ class GatewayService(ShopService):
 
     @route("POST", "/products")
     def create_product(self, request: Request) -> Reply:
-        product = self.rpc.products.create_product(json_body(request), actor=self._actor(request))
+        product, replayed = self._write(request, self.rpc.products.create_product,
+                                        json_body(request), actor=self._actor(request))
         self._invalidate_now("product", product["id"])
-        return 201, location(request, f"/products/{product['id']}"), product
+        return 201, {**location(request, f"/products/{product['id']}"), **replayed}, product
 
     @route("PATCH", "/products/<string:product_id>")
     def update_product(self, request: Request, product_id: str) -> Reply:
         actor = self._actor(request)
-        product = self.rpc.products.update_product(product_id, json_body(request), actor=actor)
+        product, replayed = self._write(request, self.rpc.products.update_product, product_id,
+                                        json_body(request), actor=actor)
         self._invalidate_now("product", product["id"])
-        return product
+        return 200, replayed, product
 
     @route("DELETE", "/products/<string:product_id>")
     def delete_product(self, request: Request, product_id: str) -> Reply:
-        self.rpc.products.delete_product(product_id, actor=self._actor(request))
+        _, replayed = self._write(request, self.rpc.products.delete_product, product_id,
+                                  actor=self._actor(request))
         self._invalidate_now("product", product_id)
-        return 204, None
+        return 204, replayed, None
 
     # --- orders --------------------------------------------------------------------
 
@@ -212,9 +222,8 @@ class GatewayService(ShopService):
             json_body(request), actor=self._actor(request),
             idempotency_key=request.headers.get("Idempotency-Key"))
         order = placed["order"]
-        if placed["replayed"]:
-            return 200, location(request, f"/orders/{order['id']}"), order
-        return 201, location(request, f"/orders/{order['id']}"), order
+        return 201, {**location(request, f"/orders/{order['id']}"),
+                     **replayed_header(placed["replayed"])}, order
 
     @route("GET", "/orders")
     def list_orders(self, request: Request) -> Reply:
@@ -233,13 +242,16 @@ class GatewayService(ShopService):
 
     @route("POST", "/orders/<string:order_id>/cancel")
     def cancel_order(self, request: Request, order_id: str) -> Reply:
-        return self.rpc.orders.cancel_order(order_id, actor=self._actor(request))
+        order, replayed = self._write(request, self.rpc.orders.cancel_order, order_id,
+                                      actor=self._actor(request))
+        return 200, replayed, order
 
     @route("POST", "/orders/<string:order_id>/status")
     def set_order_status(self, request: Request, order_id: str) -> Reply:
         actor = self._actor(request)
-        return self.rpc.orders.set_status(order_id, json_body(request).get("status"),
-                                          actor=actor)
+        order, replayed = self._write(request, self.rpc.orders.set_status, order_id,
+                                      json_body(request).get("status"), actor=actor)
+        return 200, replayed, order
 
     # --- notifications -------------------------------------------------------------
 
@@ -251,11 +263,15 @@ class GatewayService(ShopService):
 
     @route("POST", "/notifications/<string:notification_id>/read")
     def mark_notification_read(self, request: Request, notification_id: str) -> Reply:
-        return self.rpc.notifications.mark_read(notification_id, actor=self._actor(request))
+        notification, replayed = self._write(request, self.rpc.notifications.mark_read,
+                                             notification_id, actor=self._actor(request))
+        return 200, replayed, notification
 
     @route("POST", "/notifications/read-all")
     def mark_all_notifications_read(self, request: Request) -> Reply:
-        return self.rpc.notifications.mark_all_read(self._actor(request))
+        marked, replayed = self._write(request, self.rpc.notifications.mark_all_read,
+                                       self._actor(request))
+        return 200, replayed, marked
 
     # --- keeping the cache and the revocations true to the services --------------
 
@@ -391,17 +407,29 @@ class GatewayService(ShopService):
 
     def _change_user(self, request: Request, user_id: str, actor: dict[str, Any]) -> Reply:
         changes = json_body(request)
-        user = self.rpc.users.update_user(user_id, changes, actor=actor)
+        user, replayed = self._write(request, self.rpc.users.update_user, user_id, changes,
+                                     actor=actor)
         self._invalidate_now("user", user["id"])
         # The writer's next request already sees it; the event tells everyone else.
         self._record_now(user["id"], change_of({**user, "changed": list(changes)}))
-        return user
+        return 200, replayed, user
 
-    def _delete_user(self, user_id: str, actor: dict[str, Any]) -> Reply:
-        self.rpc.users.delete_user(user_id, actor=actor)
+    def _delete_user(self, request: Request, user_id: str, actor: dict[str, Any]) -> Reply:
+        _, replayed = self._write(request, self.rpc.users.delete_user, user_id, actor=actor)
         self._invalidate_now("user", user_id)
         self._record_now(user_id, AccountChange(DELETED))
-        return 204, None
+        return 204, replayed, None
+
+    def _write(self, request: Request, call: Callable[..., Any], *args: Any,
+               **kwargs: Any) -> tuple[Any, dict[str, str]]:
+        """Calls a service's write, under the request's Idempotency-Key when it has one:
+        (the answer, the headers that say whether it is a replay)."""
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            return call(*args, **kwargs), {}
+        written = call(*args, idempotency_key=key,
+                       client=client_ip(request, self.settings.trust_proxy), **kwargs)
+        return written["answer"], replayed_header(written["replayed"])
 
     def _accounts(self) -> Accounts:
         return Accounts(self.redis, self.tokens, self.account_changes)

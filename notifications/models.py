@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from shop.idempotency import answers_table
 from shop.schemas import utcnow
 
 
@@ -46,3 +47,6 @@ class Recipient(Base):
 
 Index("ix_notifications_user_created", Notification.user_id, Notification.created_at.desc())
 Index("ix_notifications_pending", Notification.delivered_at, Notification.next_attempt_at)
+
+# Answers to writes sent with an Idempotency-Key, kept with the write (shop/idempotency.py).
+Answers = answers_table(Base.metadata)

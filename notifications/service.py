@@ -17,12 +17,13 @@ from sqlalchemy import bindparam, delete, select, update
 from contracts.notifications import NotificationQuerySchema, NotificationSchema
 from notifications import messages
 from notifications.messages import Draft
-from notifications.models import Base, Notification, Recipient
+from notifications.models import Answers, Base, Notification, Recipient
 from notifications.senders import DeliveryFailed, NotificationSender
 from notifications.settings import NotificationsSettings
 from shop import health
 from shop.database import Database, fetch_page, insert_unless_present
 from shop.entrypoints import rpc_method
+from shop.idempotency import IdempotentAnswers, idempotent
 from shop.redelivery import event_handler
 from shop.schemas import load, load_author, no_such, utcnow
 from shop.settings import SettingsProvider
@@ -41,6 +42,7 @@ class NotificationsService(health.DatabaseHealth):
     name = "notifications"
 
     db = Database(Base)
+    answers = IdempotentAnswers(Answers)
     sender = NotificationSender()
     settings = SettingsProvider(NotificationsSettings)
 
@@ -102,6 +104,7 @@ class NotificationsService(health.DatabaseHealth):
                           NotificationSchema)
 
     @rpc_method
+    @idempotent
     def mark_read(self, notification_id: str, actor: dict) -> dict:
         """Marks one of actor's notifications read (someone else's: NotFound)."""
         user = load_author(actor)
@@ -110,10 +113,10 @@ class NotificationsService(health.DatabaseHealth):
             raise no_such("notification", notification_id)
         if notification.read_at is None:
             notification.read_at = utcnow()
-            self.db.session.commit()
         return NotificationSchema().dump(notification)
 
     @rpc_method
+    @idempotent
     def mark_all_read(self, actor: dict) -> dict:
         """Marks all of actor's notifications read; returns {"marked": count}."""
         user = load_author(actor)
@@ -121,7 +124,6 @@ class NotificationsService(health.DatabaseHealth):
             update(Notification)
             .where(Notification.user_id == user["id"], Notification.read_at.is_(None))
             .values(read_at=utcnow()))
-        self.db.session.commit()
         return {"marked": marked.rowcount}
 
     # --- delivery ------------------------------------------------------------------

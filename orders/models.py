@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -17,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from shop.idempotency import answers_table
 from shop.money import from_cents
 from shop.outbox import outbox_table
 from shop.schemas import utcnow
@@ -34,7 +36,8 @@ class Order(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(36))
     status: Mapped[str] = mapped_column(String(16), default="placed")
-    total_cents: Mapped[int] = mapped_column(Integer)
+    # 50 lines of up to 1000 at up to 1 000 000.00: past a 32-bit integer.
+    total_cents: Mapped[int] = mapped_column(BigInteger)
     shipping_address: Mapped[dict] = mapped_column(JSON)
     idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     request_fingerprint: Mapped[str] = mapped_column(String(64))
@@ -76,3 +79,5 @@ Index("ix_orders_status", Order.status)
 
 # Events leave through it, written in the transaction of the change (shop/outbox.py).
 Outbox = outbox_table(Base.metadata)
+# Answers to writes sent with an Idempotency-Key, kept with the write (shop/idempotency.py).
+Answers = answers_table(Base.metadata)

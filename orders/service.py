@@ -19,7 +19,7 @@ from contracts.orders import (
     fingerprint,
 )
 from orders import store
-from orders.models import Base, Order
+from orders.models import Answers, Base, Order
 from orders.placement import UNREACHABLE, OrderPlacement
 from orders.settings import OrdersSettings
 from orders.store import CANCELLED, FAILED, HIDDEN, ORDERS, PENDING
@@ -27,6 +27,7 @@ from shop import health
 from shop.database import Database
 from shop.entrypoints import rpc_method
 from shop.errors import Conflict, Forbidden, NotFound
+from shop.idempotency import IdempotentAnswers, after_commit, idempotent
 from shop.outbox import EventOutbox
 from shop.rpc import DeadlineRpc
 from shop.schemas import (
@@ -61,6 +62,7 @@ class OrdersService(health.DatabaseHealth):
     db = Database(Base)
     rpc = DeadlineRpc()
     outbox = EventOutbox(Base)
+    answers = IdempotentAnswers(Answers)
     settings = SettingsProvider(OrdersSettings)
 
     @rpc_method
@@ -131,6 +133,7 @@ class OrdersService(health.DatabaseHealth):
         }
 
     @rpc_method
+    @idempotent
     def cancel_order(self, order_id: str, actor: dict) -> dict:
         """Cancels an order: its buyer while placed or paid, an admin until delivered.
         The stock goes back to the catalogue. Conflict for any other state."""
@@ -141,10 +144,12 @@ class OrdersService(health.DatabaseHealth):
             raise Conflict(f"An order that is {order.status} cannot be cancelled"
                            + ("." if is_admin(actor) else " by its buyer."))
         self._move(order, "cancelled", "order_cancelled")
-        self._release_stock(order)
+        # Once the cancellation stands; should this call fail, settle_orders retries it.
+        after_commit(self.db.session, partial(self._release_stock, order))
         return ORDER.dump(order)
 
     @rpc_method
+    @idempotent
     def set_status(self, order_id: str, status: str, actor: dict) -> dict:
         """Admin only: moves an order forward, placed → paid → shipped → delivered."""
         if not is_admin(load_actor(actor)):
@@ -195,8 +200,7 @@ class OrdersService(health.DatabaseHealth):
             raise Conflict("The order changed meanwhile; read it again.")
         self.outbox.add(session, event_type, {"id": order.id, "user_id": order.user_id,
                                               **announced, "previous_status": current})
-        session.commit()
-        session.refresh(order)
+        session.refresh(order)  # as changed, in this transaction (@idempotent commits it)
 
     def _announce(self, event_type: str, connection: Connection,
                   payload: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Index, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from shop.idempotency import answers_table
 from shop.outbox import outbox_table
 from shop.schemas import utcnow
 
@@ -46,3 +47,5 @@ Index("ix_comments_post_created", Comment.post_id, Comment.created_at, Comment.i
 
 # Events leave through it, written in the transaction of the change (shop/outbox.py).
 Outbox = outbox_table(Base.metadata)
+# Answers to writes sent with an Idempotency-Key, kept with the write (shop/idempotency.py).
+Answers = answers_table(Base.metadata)

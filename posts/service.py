@@ -12,11 +12,12 @@ from contracts.posts import (
     PostListSchema,
     PostSchema,
 )
-from posts.models import Base, Comment, Post
+from posts.models import Answers, Base, Comment, Post
 from shop import health
 from shop.database import Database
 from shop.entrypoints import rpc_method
 from shop.errors import Forbidden, NotFound
+from shop.idempotency import IdempotentAnswers, idempotent
 from shop.outbox import EventOutbox
 from shop.redelivery import event_handler
 from shop.schemas import PageSchema, acts_for, load, load_actor, load_author, no_such, parse_id
@@ -32,8 +33,10 @@ class PostsService(health.DatabaseHealth):
 
     db = Database(Base)
     outbox = EventOutbox(Base)
+    answers = IdempotentAnswers(Answers)
 
     @rpc_method
+    @idempotent
     def create_post(self, data: dict, actor: dict) -> dict:
         """Creates a post authored by actor ({"id", "role"}); data: {"title", "body"}."""
         author = load_author(actor)
@@ -43,8 +46,7 @@ class PostsService(health.DatabaseHealth):
         session.flush()  # gives the post its id
         self.outbox.add(session, "post_created", {"id": post.id, "author_id": post.author_id,
                                                   "title": post.title})
-        session.commit()
-        return PostSchema().dump(post)
+        return POST.dump(post)
 
     @rpc_method
     def get_post(self, post_id: str) -> dict:
@@ -64,6 +66,7 @@ class PostsService(health.DatabaseHealth):
         return self.db.page(matching, (Post.created_at.desc(), Post.id), query, POST)
 
     @rpc_method
+    @idempotent
     def update_post(self, post_id: str, changes: dict, actor: dict) -> dict:
         """Changes a post's title or body; only its author or an admin may."""
         actor = load_actor(actor)
@@ -75,10 +78,11 @@ class PostsService(health.DatabaseHealth):
             setattr(post, field, value)
         self.outbox.add(self.db.session, "post_updated", {
             "id": post.id, "author_id": post.author_id, "changed": sorted(fields)})
-        self.db.session.commit()
-        return PostSchema().dump(post)
+        self.db.session.flush()  # updated_at
+        return POST.dump(post)
 
     @rpc_method
+    @idempotent
     def delete_post(self, post_id: str, actor: dict) -> None:
         """Deletes a post and its comments; only its author or an admin may."""
         actor = load_actor(actor)
@@ -88,6 +92,7 @@ class PostsService(health.DatabaseHealth):
         self._delete_posts([post])
 
     @rpc_method
+    @idempotent
     def add_comment(self, post_id: str, data: dict, actor: dict) -> dict:
         """Adds a comment by actor to a post; data: {"body"}."""
         author = load_author(actor)
@@ -100,8 +105,7 @@ class PostsService(health.DatabaseHealth):
         self.outbox.add(session, "comment_added", {"id": comment.id, "post_id": post.id,
                                                    "author_id": comment.author_id,
                                                    "post_author_id": post.author_id})
-        session.commit()
-        return CommentSchema().dump(comment)
+        return COMMENT.dump(comment)
 
     @rpc_method
     def list_comments(self, post_id: str, page: int = 1, limit: int = 20) -> dict:
@@ -112,6 +116,7 @@ class PostsService(health.DatabaseHealth):
         return self.db.page(matching, (Comment.created_at, Comment.id), query, COMMENT)
 
     @rpc_method
+    @idempotent
     def delete_comment(self, post_id: str, comment_id: str, actor: dict) -> None:
         """Deletes a comment: its author, the post's author or an admin may."""
         actor = load_actor(actor)
@@ -122,7 +127,6 @@ class PostsService(health.DatabaseHealth):
         if not (acts_for(actor, comment.author_id) or acts_for(actor, post.author_id)):
             raise Forbidden("Only the comment's author, the post's author or an admin may.")
         self.db.session.delete(comment)
-        self.db.session.commit()
 
     @event_handler("users", "user_deleted")
     def remove_content_of_deleted_user(self, payload: dict) -> None:
@@ -131,6 +135,7 @@ class PostsService(health.DatabaseHealth):
         session = self.db.session
         session.execute(delete(Comment).where(Comment.author_id == user_id))
         self._delete_posts(session.scalars(select(Post).where(Post.author_id == user_id)).all())
+        session.commit()
 
     def _get_post(self, post_id: str) -> Post:
         return self.db.get(Post, post_id, "post")
@@ -141,4 +146,3 @@ class PostsService(health.DatabaseHealth):
             session.execute(delete(Comment).where(Comment.post_id == post.id))
             session.delete(post)
             self.outbox.add(session, "post_deleted", {"id": post.id, "author_id": post.author_id})
-        session.commit()

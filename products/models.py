@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from shop.idempotency import answers_table
 from shop.money import cents, from_cents
 from shop.outbox import outbox_table
 from shop.schemas import utcnow
@@ -76,3 +77,5 @@ Index("ix_products_price", Product.price_cents)
 
 # Events leave through it, written in the transaction of the change (shop/outbox.py).
 Outbox = outbox_table(Base.metadata)
+# Answers to writes sent with an Idempotency-Key, kept with the write (shop/idempotency.py).
+Answers = answers_table(Base.metadata)

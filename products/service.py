@@ -16,12 +16,13 @@ from contracts.products import (
     StockTakeSchema,
 )
 from products import stock
-from products.models import Base, Product, ReservationItem
+from products.models import Answers, Base, Product, ReservationItem
 from products.settings import ProductsSettings
 from shop import health
 from shop.database import Database
 from shop.entrypoints import rpc_method
 from shop.errors import Conflict, Forbidden
+from shop.idempotency import IdempotentAnswers, idempotent
 from shop.money import cents, from_cents
 from shop.outbox import EventOutbox
 from shop.schemas import is_admin, load, load_actor, no_such, parse_id
@@ -50,11 +51,13 @@ class ProductsService(health.DatabaseHealth):
 
     db = Database(Base)
     outbox = EventOutbox(Base)
+    answers = IdempotentAnswers(Answers)
     settings = SettingsProvider(ProductsSettings)
 
     # --- the catalogue -------------------------------------------------------------
 
     @rpc_method
+    @idempotent
     def create_product(self, data: dict, actor: dict) -> dict:
         """Adds a product (admin only). data: {"name", "description", "price", "category",
         "stock"}; price as a string or number with at most two places."""
@@ -68,7 +71,6 @@ class ProductsService(health.DatabaseHealth):
         session.flush()  # gives the product its id
         self.outbox.add(session, "product_created", {"id": product.id, "name": product.name,
                                                      "category": product.category})
-        session.commit()
         return ProductSchema().dump(product)
 
     @rpc_method
@@ -102,6 +104,7 @@ class ProductsService(health.DatabaseHealth):
         return self.db.page(matching, SORT_ORDERS[query["sort"]], query, PRODUCT)
 
     @rpc_method
+    @idempotent
     def update_product(self, product_id: str, changes: dict, actor: dict) -> dict:
         """Changes name, description, price, category or is_active (admin only)."""
         self._require_admin(actor)
@@ -113,10 +116,11 @@ class ProductsService(health.DatabaseHealth):
             setattr(product, field, fields[field])
         self.outbox.add(self.db.session, "product_updated",
                         {"id": product.id, "changed": sorted(fields)})
-        self.db.session.commit()
+        self.db.session.flush()  # updated_at
         return ProductSchema().dump(product)
 
     @rpc_method
+    @idempotent
     def delete_product(self, product_id: str, actor: dict) -> dict:
         """Removes a product (admin only); one that orders refer to is deactivated instead.
         Returns {"deleted": bool, "deactivated": bool}."""
@@ -131,7 +135,6 @@ class ProductsService(health.DatabaseHealth):
             session.delete(product)
         self.outbox.add(session, "product_deleted",
                         {"id": product.id, "deactivated": bool(referenced)})
-        session.commit()
         return {"deleted": not referenced, "deactivated": bool(referenced)}
 
     @rpc_method

@@ -72,6 +72,13 @@ class IdempotencyKeyReused(ShopError):
 
 
 @deserialize_to_instance
+class KeyInFlight(ShopError):
+    """A write under this idempotency key is still running; details: {"retry_after": s}."""
+
+    code = "IDEMPOTENCY_KEY_IN_FLIGHT"
+
+
+@deserialize_to_instance
 class Forbidden(ShopError):
     code = "FORBIDDEN"
 
@@ -96,4 +103,4 @@ class ServiceTimeout(ShopError):
 
 
 DOMAIN_ERRORS = (InvalidInput, NotFound, Conflict, InsufficientStock, IdempotencyKeyReused,
-                 Forbidden, Unauthorized, ServiceUnavailable, ServiceTimeout)
+                 KeyInFlight, Forbidden, Unauthorized, ServiceUnavailable, ServiceTimeout)

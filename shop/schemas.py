@@ -84,6 +84,14 @@ IDEMPOTENCY_KEY = Pattern(r"^[!-~](?:[ -~]{0,253}[!-~])?$",
                           error="1 to 255 visible ASCII characters; spaces inside only.")
 
 
+def load_idempotency_key(key: Any) -> str:
+    try:
+        return str(IDEMPOTENCY_KEY(key))
+    except ValidationError as error:
+        raise InvalidInput("The Idempotency-Key is not valid.",
+                           {"idempotency_key": error.messages}) from None
+
+
 class WholeNumber(fields.Integer):
     """An integer as JSON Schema counts one: 5 and 5.0 alike; a fraction, a bool or (when
     strict, as in a JSON body) a string is refused, never rounded. Not strict, it also

@@ -147,3 +147,5 @@ class CallSettings(Settings):
     # write; a relay's claim on a batch lapses after the lease (shop/outbox.py).
     outbox_poll_seconds: float = dataclasses.field(metadata=at_least(0.01))
     outbox_lease_seconds: float = dataclasses.field(metadata=at_least(1))
+    # How long the answer to a write under an Idempotency-Key is kept (shop/idempotency.py).
+    idempotency_seconds: float = dataclasses.field(metadata=at_least(1))

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, Index, String, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from shop.idempotency import answers_table
 from shop.outbox import outbox_table
 from shop.schemas import utcnow
 
@@ -32,6 +33,8 @@ class User(Base):
 
 # Events leave through it, written in the transaction of the change (shop/outbox.py).
 Outbox = outbox_table(Base.metadata)
+# Answers to writes sent with an Idempotency-Key, kept with the write (shop/idempotency.py).
+Answers = answers_table(Base.metadata)
 
 # "Ada" and "ada" are the same name: no one may pass for another by changing case.
 Index("uq_users_name_lower", func.lower(User.name), unique=True)

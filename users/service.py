@@ -17,10 +17,11 @@ from shop import health
 from shop.database import Database, fetch_page
 from shop.entrypoints import rpc_method
 from shop.errors import Conflict, Forbidden, Unauthorized
+from shop.idempotency import IdempotentAnswers, idempotent
 from shop.outbox import EventOutbox
 from shop.schemas import PageSchema, acts_for, is_admin, load, load_actor, utcnow
 from shop.tokens import TokenService
-from users.models import Base, User
+from users.models import Answers, Base, User
 from users.passwords import PasswordHasher
 
 
@@ -31,8 +32,10 @@ class UsersService(health.DatabaseHealth):
     passwords = PasswordHasher()
     tokens = TokenService()
     outbox = EventOutbox(Base)
+    answers = IdempotentAnswers(Answers)
 
     @rpc_method
+    @idempotent
     def create_user(self, data: dict) -> dict:
         """Creates an account with role "user" and returns it.
 
@@ -45,11 +48,10 @@ class UsersService(health.DatabaseHealth):
         user = User(name=fields["name"], email=fields["email"], role="user",
                     password_hash=self.passwords.hash(fields["password"]))
         session.add(user)
-        self._commit(flush_only=True)  # a taken name or email is refused before the event
+        self._flush()  # a taken name or email is refused before the event
         # In the account's transaction: the account and its announcement exist together.
         self.outbox.add(session, "user_created", {"id": user.id, "name": user.name,
                                                   "email": user.email, "role": user.role})
-        self._commit()
         return UserSchema().dump(user)
 
     @rpc_method
@@ -87,6 +89,7 @@ class UsersService(health.DatabaseHealth):
                           PublicUserSchema)
 
     @rpc_method
+    @idempotent
     def update_user(self, user_id: str, changes: dict, actor: dict) -> dict:
         """Changes name, email, password (the user or an admin) or role (an admin only).
 
@@ -106,17 +109,17 @@ class UsersService(health.DatabaseHealth):
         for field, value in fields.items():
             setattr(user, field, value)
         user.updated_at = utcnow()
-        self._commit(flush_only=True)
+        self._flush()
         account = UserSchema().dump(user)
         # updated_at is when a password or role change took effect: the gateway refuses
         # tokens issued before a password change, and reads the role anew after a role one.
         self.outbox.add(self.db.session, "user_updated", {
             "id": user.id, "name": user.name, "email": user.email, "role": user.role,
             "changed": changed, "updated_at": account["updated_at"]})
-        self._commit()
         return account
 
     @rpc_method
+    @idempotent
     def delete_user(self, user_id: str, actor: dict) -> None:
         """Deletes an account (the user or an admin); emits user_deleted."""
         actor = load_actor(actor)
@@ -125,7 +128,6 @@ class UsersService(health.DatabaseHealth):
             raise Forbidden("You may delete only your own account.")
         self.db.session.delete(user)
         self.outbox.add(self.db.session, "user_deleted", {"id": user.id})
-        self._commit()
 
     @rpc_method
     def set_role(self, user_id: str, role: str) -> dict:
@@ -150,12 +152,11 @@ class UsersService(health.DatabaseHealth):
         if taken:
             raise Conflict("An account with this name or email already exists.", taken)
 
-    def _commit(self, flush_only: bool = False) -> None:
+    def _flush(self) -> None:
+        """Writes what the session holds (the commit comes after the method, from
+        @idempotent); Conflict if a name or email was taken meanwhile."""
         try:
-            if flush_only:
-                self.db.session.flush()
-            else:
-                self.db.session.commit()
+            self.db.session.flush()
         except IntegrityError:
             # Two requests raced past _ensure_unique; the database decided.
             self.db.session.rollback()

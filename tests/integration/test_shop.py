@@ -117,7 +117,9 @@ def test_an_idempotency_key_replays_and_refuses_another_body(shop):
     keyed = {**auth, "Idempotency-Key": "checkout-42"}
     first = api.http.post("/orders", json=order_body((mug, 1)), headers=keyed)
     again = api.http.post("/orders", json=order_body((mug, 1)), headers=keyed)
-    assert (first.status_code, again.status_code) == (201, 200)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert "Idempotent-Replayed" not in first.headers
+    assert again.headers["Idempotent-Replayed"] == "true"
     assert first.json() == again.json()
     other = api.http.post("/orders", json=order_body((mug, 2)), headers=keyed)
     assert other.status_code == 422 and other.json()["code"] == "IDEMPOTENCY_KEY_REUSED"
@@ -247,3 +249,14 @@ def test_notifications_filter_unread_and_mark_all_read(shop):
     assert api.http.get("/notifications", params={"unread": "true"},
                         headers=auth).json()["total"] == 0
     assert api.http.get("/notifications").status_code == 401
+
+
+def test_an_order_may_cost_more_than_a_32_bit_count_of_cents(shop):
+    api, admin, _ = shop
+    jewel = api.http.post("/products", headers=admin, json={
+        "name": "Crown", "price": "1000000.00", "category": "jewels", "stock": 5000}).json()
+    _, auth = api.user_with_token("ada")
+    placed = api.http.post("/orders", headers=auth,
+                           json=order_body((jewel, 1000), (jewel, 1000)))
+    assert placed.status_code == 201, placed.text
+    assert placed.json()["total"] == "2000000000.00"  # 2 × 10^11 cents

@@ -45,7 +45,22 @@ def test_the_document_is_openapi_3_1_with_valid_schemas():
         Draft202012Validator.check_schema(schema)
     signed_in = document["paths"]["/orders"]["post"]
     assert signed_in["security"] == [{"bearer": []}]
-    assert {"201", "200", "409", "422", "default"} <= set(signed_in["responses"])
+    assert {"201", "409", "422", "default"} <= set(signed_in["responses"])
+
+
+def test_every_write_takes_an_idempotency_key_and_says_when_it_replays():
+    paths = openapi_document()["paths"]
+    for path, methods in paths.items():
+        for method, operation in methods.items():
+            takes_key = any(parameter.get("name") == "Idempotency-Key"
+                            for parameter in operation["parameters"])
+            write = method in ("post", "patch", "delete") and path != "/signin"
+            assert takes_key == write, (method, path)
+            if write:
+                ok = next(answer for status, answer in operation["responses"].items()
+                          if status.startswith("2"))
+                assert "Idempotent-Replayed" in ok["headers"]
+                assert {"409", "422"} <= set(operation["responses"])
 
 
 def schema_of(name: str) -> Draft202012Validator:
