@@ -410,3 +410,139 @@ def test_a_database_stopped_under_load_gives_clean_503s_and_loses_nothing(
         assert created[201] <= stored <= created[201] + unanswered
     finally:
         database.close()
+
+
+class RetryingClients:
+    """Clients that each send a write under a fresh Idempotency-Key and retry it, same
+    key and same body, on every 503, 504 and 409 IDEMPOTENCY_KEY_IN_FLIGHT until it
+    succeeds: what a careful client of the API does through an outage."""
+
+    def __init__(self, base_url: str, writes):
+        self.base_url = base_url
+        self.writes = writes  # [(label, method, path, body_of(n), headers)]
+        self.keys: collections.defaultdict[str, set[str]] = collections.defaultdict(set)
+        self.retries: collections.Counter[str] = collections.Counter()
+        self.replayed: collections.Counter[str] = collections.Counter()
+        self.unexpected: list[tuple[str, int, str]] = []
+        self.unfinished: list[str] = []
+        self.numbers = itertools.count()
+        self.running = False
+
+    def client(self, index: int) -> None:
+        session = requests.Session()
+        while self.running:
+            n = next(self.numbers)
+            label, method, path, body_of, headers = self.writes[n % len(self.writes)]
+            key = str(uuid.uuid4())
+            self.keys[label].add(key)
+            self.write_once(session, label, method, path, body_of(n),
+                            {**headers, "Idempotency-Key": key})
+
+    def write_once(self, session, label, method, path, body, headers) -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                response = session.request(method, self.base_url + path, json=body,
+                                           headers=headers, timeout=15)
+            except requests.RequestException:
+                status, code = 0, "no answer"
+            else:
+                status = response.status_code
+                code = response.json().get("code", "") if status >= 400 else ""
+            if 200 <= status < 300:
+                self.replayed[label] += response.headers.get("Idempotent-Replayed") == "true"
+                return
+            if status in (0, 503, 504) or code == "IDEMPOTENCY_KEY_IN_FLIGHT":
+                self.retries[label] += 1
+                eventlet.sleep(0.2)
+                continue
+            self.unexpected.append((label, status, code))
+            return
+        self.unfinished.append(label)
+
+    def __enter__(self):
+        self.running = True
+        self.pool = [eventlet.spawn(self.client, i) for i in range(CLIENTS)]
+        return self
+
+    def __exit__(self, *exc):
+        self.running = False  # each client finishes the write in hand first
+        for thread in self.pool:
+            thread.wait()
+
+    def report(self) -> str:
+        return (f"keys {({label: len(keys) for label, keys in self.keys.items()})}, "
+                f"retries {dict(self.retries)}, replayed {dict(self.replayed)}, "
+                f"unexpected {self.unexpected[:5]}, unfinished {self.unfinished[:5]}")
+
+
+DATABASES = ("users", "posts", "products", "orders", "notifications")
+
+
+def test_writes_retried_under_their_keys_land_once_through_broker_and_database_faults(
+        processes, private_rabbitmq):
+    """Sign-ups, posts, comments and orders, each retried under its key through a broker
+    restart and then a database stop: afterwards there is exactly one row per key."""
+    database = PrivateServer("postgres", databases=tuple(f"retried_{name}"
+                                                         for name in DATABASES))
+    try:
+        database.start()
+        uris = {f"{name}:Base": database.settings.postgres_uri(f"retried_{name}")
+                for name in DATABASES}
+        env = {**processes.env, "DB_URIS": json.dumps(uris)}
+        subprocess.run([sys.executable, "-m", "shop.migrate"], cwd=ROOT, env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        amqp_uri = private_rabbitmq.settings.amqp_uri
+        for service in SERVICES:
+            processes.start(service, AMQP_URI=amqp_uri, DB_URIS=json.dumps(uris))
+        base = processes.base_url
+        wait_for_services(base)
+        writer = sign_up_and_in(base)
+        admin = sign_up_and_in(base, "root", admin=True, config={"AMQP_URI": amqp_uri})
+        product = requests.post(f"{base}/products", headers=admin, json={
+            "name": "Lamp", "price": "30.00", "category": "home", "stock": 1_000_000}).json()
+        post = requests.post(f"{base}/posts", headers=writer,
+                             json={"title": "commented", "body": "words"}).json()
+        clients = RetryingClients(base, [
+            ("signup", "POST", "/users", lambda n: {
+                "name": f"retried{n}", "email": f"retried{n}@example.com",
+                "password": "correct horse"}, {}),
+            ("post", "POST", "/posts", lambda n: {"title": f"retried {n}", "body": "words"},
+             writer),
+            ("comment", "POST", f"/posts/{post['id']}/comments",
+             lambda n: {"body": f"retried {n}"}, writer),
+            ("order", "POST", "/orders", lambda n: {
+                "items": [{"product_id": product["id"], "quantity": 1}],
+                "shipping_address": ADDRESS}, writer),
+        ])
+        with clients:
+            eventlet.sleep(LOAD_SECONDS / 2)
+            private_rabbitmq.stop()
+            private_rabbitmq.start()
+            wait_for_services(base, seconds=120)
+            eventlet.sleep(LOAD_SECONDS / 2)
+            database.stop()
+            eventlet.sleep(max(LOAD_SECONDS / 2, RPC_TIMEOUT_SECONDS + 1))
+            database.start()
+            eventlet.sleep(LOAD_SECONDS / 2)
+        print(clients.report())
+        assert clients.unexpected == [] and clients.unfinished == [], clients.report()
+        assert sum(clients.retries.values()) > 0, clients.report()  # the faults were felt
+
+        rows = {
+            "signup": column(uris["users:Base"],
+                             "SELECT email FROM users WHERE name LIKE 'retried%'"),
+            "post": column(uris["posts:Base"],
+                           "SELECT id FROM posts WHERE title LIKE 'retried %'"),
+            "comment": column(uris["posts:Base"],
+                              "SELECT id FROM comments WHERE body LIKE 'retried %'"),
+            "order": column(uris["orders:Base"],
+                            "SELECT idempotency_key FROM orders WHERE status = 'placed'"),
+        }
+        print("rows per kind: " + ", ".join(
+            f"{label} {len(rows[label])} for {len(clients.keys[label])} keys" for label in rows))
+        for label, found in rows.items():
+            assert len(found) == len(clients.keys[label]), (label, clients.report())
+        assert rows["order"] == clients.keys["order"]  # one placed order per key, each key
+    finally:
+        database.close()
