@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from devstack.processes import ROOT
 from shop.roster import SERVICES
 from tests.system.conftest import sign_up_and_in, wait_for_services
 
@@ -72,8 +73,11 @@ def wfc_document(tmp_path: Path, base_url: str) -> Path:
     return path
 
 
-# A valid request may still meet a 422: its Idempotency-Key was used (by the fuzzer, which
-# draws keys from a small pool) with another request. The rest are schemathesis' defaults.
+
+
+# A valid request may still meet a 422: its Idempotency-Key used with another request.
+# tests/system/fuzz_hooks.py gives every drawn write a key of its own, but the coverage
+# phase builds its cases without hooks, from a few keys. The rest: schemathesis' defaults.
 ACCEPTED = '["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]'
 
 
@@ -102,7 +106,9 @@ def fuzz(base_url: str, tmp_path: Path, *options: str, config: str = "",
          "--generation-database", "none",
          "--exclude-path", "/metrics", "--exclude-path-regex", "^/docs",
          "--report", "junit", "--report-junit-path", str(report), *options],
-        capture_output=True, text=True, timeout=900, cwd=tmp_path)
+        capture_output=True, text=True, timeout=900, cwd=tmp_path,
+        env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.system.fuzz_hooks",
+             "PYTHONPATH": str(ROOT)})
     print(run.stdout[-3000:])
     assert run.returncode == 0, f"FUZZ_SEED={seed}\n{findings(run.stdout)}{run.stderr[-2000:]}"
     assert "testcase" in report.read_text()  # it ran: a report with test cases was written

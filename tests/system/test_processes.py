@@ -72,6 +72,26 @@ def test_two_gateway_processes_share_one_rate_limit(processes):
         assert response.headers["RateLimit-Remaining"] == "0"
 
 
+def test_a_write_retried_through_another_gateway_after_a_restart_replays(processes):
+    """The kept answer lives with the write in the service, not in a gateway."""
+    second_port = find_free_port()
+    second_url = f"http://127.0.0.1:{second_port}"
+    for service in SERVICES:
+        processes.start(service)
+    wait_for_services(processes.base_url)
+    auth = {**sign_up_and_in(processes.base_url), "Idempotency-Key": "across-gateways"}
+    body = {"title": "Once", "body": "only"}
+    first = requests.post(f"{processes.base_url}/posts", json=body, headers=auth)
+    assert first.status_code == 201
+    assert processes.stop("gateway") == 0
+    processes.start("gateway", name="gateway-2", WEB_SERVER_ADDRESS=f"127.0.0.1:{second_port}")
+    wait_for_services(second_url)
+    again = requests.post(f"{second_url}/posts", json=body, headers=auth)
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert requests.get(f"{second_url}/posts").json()["total"] == 1
+
+
 def launched_pids(processes, name: str) -> list[int]:
     line = re.search(r"gateway: \d+ processes, pids ([\d ]+)", processes.log(name))
     assert line is not None, "the launcher logs its processes' pids"
