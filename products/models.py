@@ -33,9 +33,12 @@ class Product(Base):
     price_cents: Mapped[int] = mapped_column(Integer)
     category: Mapped[str] = mapped_column(String(50), index=True)
     stock: Mapped[int] = mapped_column(Integer, default=0)
-    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)  # on sale
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    # Deleted while orders refer to it: kept for them, gone for everything else (an
+    # admin can take a product off sale and back, not undo a delete).
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, default=None)
 
     @property
     def price(self) -> Decimal:

@@ -25,7 +25,7 @@ from shop.errors import Conflict, Forbidden
 from shop.idempotency import IdempotentAnswers, idempotent
 from shop.money import cents, from_cents
 from shop.outbox import EventOutbox
-from shop.schemas import is_admin, load, load_actor, no_such, parse_id
+from shop.schemas import is_admin, load, load_actor, no_such, parse_id, utcnow
 from shop.settings import SettingsProvider
 
 # The hot reads, in SQLAlchemy Core: statements compiled once and cached, schemas built once.
@@ -122,7 +122,8 @@ class ProductsService(health.DatabaseHealth):
     @rpc_method
     @idempotent
     def delete_product(self, product_id: str, actor: dict) -> dict:
-        """Removes a product (admin only); one that orders refer to is deactivated instead.
+        """Removes a product (admin only); one that orders refer to is kept for them,
+        off sale and marked deleted: to everything else it is gone (NotFound), for good.
         Returns {"deleted": bool, "deactivated": bool}."""
         self._require_admin(actor)
         product = self._get(product_id)
@@ -130,7 +131,7 @@ class ProductsService(health.DatabaseHealth):
         referenced = session.scalar(
             select(func.count()).where(ReservationItem.product_id == product.id))
         if referenced:
-            product.is_active = False
+            product.is_active, product.deleted_at = False, utcnow()
         else:
             session.delete(product)
         self.outbox.add(session, "product_deleted",
@@ -198,7 +199,10 @@ class ProductsService(health.DatabaseHealth):
                     "threshold": threshold})
 
     def _get(self, product_id: str) -> Product:
-        return self.db.get(Product, product_id, "product")
+        product = self.db.get(Product, product_id, "product")
+        if product.deleted_at is not None:
+            raise no_such("product", product_id)
+        return product
 
     @staticmethod
     def _require_admin(actor) -> None:

@@ -198,3 +198,19 @@ def test_deleting_an_ordered_product_deactivates_it(service):
     for product in (lamp, spare):
         with pytest.raises(NotFound):
             service.get_product(product["id"])
+        # Deleted is for good: not put back on sale, not changed, not deleted again.
+        with pytest.raises(NotFound):
+            service.update_product(product["id"], {"is_active": True}, actor=ADMIN)
+        with pytest.raises(NotFound):
+            service.delete_product(product["id"], actor=ADMIN)
+        with pytest.raises(NotFound):
+            service.adjust_stock(product["id"], 5, actor=ADMIN)
+
+
+def test_a_product_taken_off_sale_can_be_put_back(service):
+    lamp = new_product(service)
+    service.update_product(lamp["id"], {"is_active": False}, actor=ADMIN)
+    with pytest.raises(NotFound):
+        service.get_product(lamp["id"])
+    service.update_product(lamp["id"], {"is_active": True}, actor=ADMIN)
+    assert service.get_product(lamp["id"])["id"] == lamp["id"]
