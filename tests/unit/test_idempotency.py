@@ -130,3 +130,13 @@ def test_what_waits_for_the_commit_runs_after_it_and_not_when_it_fails(service):
     session.rollback()
     committed(session)
     assert ran == ["1 post"]
+
+
+def test_keyed_writes_now_and_then_delete_the_expired_answers(service, monkeypatch):
+    service.create_post(POST, actor=ADA, idempotency_key="old")
+    service.db.session.execute(update(Answers).values(
+        created_at=utcnow() - timedelta(seconds=86401)))
+    service.db.session.commit()
+    monkeypatch.setattr("shop.idempotency.SWEEP_SHARE", 1.0)  # this time
+    service.create_post(POST, actor=BOB, idempotency_key="new")
+    assert set(service.db.session.scalars(select(Answers.c.key))) == {"new"}
