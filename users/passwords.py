@@ -52,6 +52,11 @@ class Passwords:
         return matches and known
 
 
+def is_outdated(password_hash: str) -> bool:
+    """True for a hash of the password itself, as stored before PREHASHED."""
+    return not password_hash.startswith(PREHASHED)
+
+
 class PasswordHasher(DependencyProvider):
     """Gives workers a Passwords with the configured bcrypt cost (BCRYPT_ROUNDS)."""
 

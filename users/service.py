@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from contracts.users import (
@@ -22,7 +22,7 @@ from shop.outbox import EventOutbox
 from shop.schemas import PageSchema, acts_for, is_admin, load, load_actor, utcnow
 from shop.tokens import TokenService
 from users.models import Answers, Base, User
-from users.passwords import PasswordHasher
+from users.passwords import PasswordHasher, is_outdated
 
 
 class UsersService(health.DatabaseHealth):
@@ -64,6 +64,8 @@ class UsersService(health.DatabaseHealth):
         user = self.db.session.scalar(select(User).where(User.email == fields["email"].lower()))
         if not self.passwords.check(fields["password"], user.password_hash if user else None):
             raise Unauthorized("The email or password is wrong.")
+        if is_outdated(user.password_hash):
+            self._rehash(user, fields["password"])
         return {
             "token": self.tokens.issue(user.id, user.role),
             "token_type": "Bearer",
@@ -133,6 +135,14 @@ class UsersService(health.DatabaseHealth):
     def set_role(self, user_id: str, role: str) -> dict:
         """Operator use from `nameko shell`: sets a user's role ("user" or "admin")."""
         return self.update_user(user_id, load(RoleSchema(), {"role": role}), {"role": "admin"})
+
+    def _rehash(self, user: User, password: str) -> None:
+        """Stores the hash of a password signed in with under the current scheme (only if
+        no change came first); not a change of the account, so updated_at stays."""
+        self.db.session.execute(
+            update(User).where(User.id == user.id, User.password_hash == user.password_hash)
+            .values(password_hash=self.passwords.hash(password), updated_at=User.updated_at))
+        self.db.session.commit()
 
     def _get(self, user_id: str) -> User:
         return self.db.get(User, user_id, "user")

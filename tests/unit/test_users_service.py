@@ -1,6 +1,7 @@
 """The users service's rules, run with nameko's worker_factory on a real SQLite database."""
 
 
+import bcrypt
 import pytest
 from nameko.testing.services import worker_factory
 
@@ -9,8 +10,8 @@ from shop.outbox import Emitter
 from shop.tokens import Tokens
 from tests.conftest import TEST_JWT_SECRET
 from tests.outbox import written_events
-from users.models import Base, Outbox
-from users.passwords import Passwords
+from users.models import Base, Outbox, User
+from users.passwords import PREHASHED, Passwords
 from users.service import UsersService
 
 TOKENS = Tokens(TEST_JWT_SECRET, "HS256", "nameko-shop", "nameko-shop-api", 3600)
@@ -131,6 +132,21 @@ def test_changing_password_lets_the_new_one_sign_in(service):
     event, payload = events(service)[-1]
     assert event == "user_updated" and payload["changed"] == ["password"]
     assert "password" not in payload and "password_hash" not in payload
+
+
+def test_signing_in_moves_a_hash_of_the_old_scheme_to_the_new_one(service):
+    ada = new_user(service)
+    user = service.db.session.get(User, ada["id"])
+    user.password_hash = bcrypt.hashpw(b"correct horse", bcrypt.gensalt(4)).decode()
+    service.db.session.commit()
+    before = service.get_user(ada["id"], actor=as_actor(ada))
+    assert service.sign_in({"email": "ada@example.com", "password": "correct horse"})
+    service.db.session.expire_all()
+    assert service.db.session.get(User, ada["id"]).password_hash.startswith(PREHASHED)
+    assert service.sign_in({"email": "ada@example.com", "password": "correct horse"})
+    # Not a change of the account: nothing announced, no token revoked.
+    assert service.get_user(ada["id"], actor=as_actor(ada)) == before
+    assert [event for event, _ in events(service)] == ["user_created"]
 
 
 def test_an_update_needs_an_actor(service):
