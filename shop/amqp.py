@@ -26,6 +26,8 @@ from kombu.connection import Connection
 from nameko import constants
 from nameko.extensions import SharedExtension
 
+from shop.queues import BrokerSettings
+from shop.settings import settings_of
 from shop.transient import BROKER_GONE
 
 log = logging.getLogger(__name__)
@@ -87,7 +89,7 @@ class BrokerLink(SharedExtension):
         config = self.container.config
         self.serializer = config.get(constants.SERIALIZER_CONFIG_KEY,
                                      constants.DEFAULT_SERIALIZER)
-        self.heartbeat = config.get(constants.HEARTBEAT_CONFIG_KEY, constants.DEFAULT_HEARTBEAT)
+        self.heartbeat = settings_of(self.container, BrokerSettings).heartbeat
         self._broker = Connection(
             config[constants.AMQP_URI_CONFIG_KEY], heartbeat=self.heartbeat,
             ssl=config.get(constants.AMQP_SSL_CONFIG_KEY),

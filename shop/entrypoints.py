@@ -12,6 +12,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
+from kombu.entity import Queue
 from kombu.message import Message
 from kombu.serialization import registry as serializers
 from nameko.containers import WorkerContext
@@ -20,6 +21,7 @@ from nameko.rpc import Rpc, RpcConsumer, get_rpc_exchange
 
 from shop.amqp import TRANSIENT, BrokerLink, BrokerUnreachable, make_message
 from shop.errors import DOMAIN_ERRORS, ShopError
+from shop.queues import durable
 from shop.transient import SturdyQueueConsumer, as_unavailable, is_transient
 
 if TYPE_CHECKING:
@@ -38,9 +40,11 @@ class ReplyingConsumer(RpcConsumer):
 
     queue_consumer = SturdyQueueConsumer()
     link = BrokerLink()
+    queue: Queue
 
     def setup(self) -> None:
         super().setup()
+        self.queue = durable(self.queue, self.container)
         self.exchange = get_rpc_exchange(self.container.config).name
 
     def handle_result(self, message: Message, result: Any,

@@ -26,6 +26,7 @@ OVERRIDDEN: dict[tuple[type, str], tuple[str, ...]] = {
     (RpcConsumer, "handle_result"): ("self", "message", "result", "exc_info"),
     (Rpc, "handle_result"): ("self", "message", "worker_ctx", "result", "exc_info"),
     (Consumer, "handle_message_processed"): ("self", "message", "result", "exc_info"),
+    (QueueConsumer, "get_consumers"): ("self", "consumer_cls", "channel"),
     (QueueConsumer, "ack_message"): ("self", "message"),
     (QueueConsumer, "requeue_message"): ("self", "message"),
     (WebServer, "make_url_map"): ("self",),

@@ -22,11 +22,19 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import amqp
+from kombu.entity import Queue
 from kombu.message import Message
 from nameko.events import EventHandler
 from nameko.extensions import SharedExtension
 
 from shop.amqp import PERSISTENT, BrokerLink, BrokerUnreachable
+from shop.queues import (
+    BrokerSettings,
+    delay_arguments,
+    durable,
+    durable_arguments,
+    mismatch_in,
+)
 from shop.settings import CallSettings, settings_of
 from shop.transient import SturdyQueueConsumer, is_transient
 
@@ -73,20 +81,28 @@ class Redelivery(SharedExtension):
     def setup(self) -> None:
         self.service = self.container.service_name
         self.max_attempts = settings_of(self.container, CallSettings).event_max_attempts
+        self.queue_type = settings_of(self.container, BrokerSettings).queue_type
         self.link.use(self)
 
     def on_connected(self, connection: amqp.Connection) -> None:
+        try:
+            self._declare(connection)
+        except amqp.exceptions.PreconditionFailed as error:
+            raise mismatch_in(error) or error from None
+
+    def _declare(self, connection: amqp.Connection) -> None:
         channel = connection.channel()
         for delay in RETRY_DELAYS_SECONDS:
             name = retry_name(self.service, delay)
             # A fanout exchange keeps the routing key the copy was published with: the
             # handler's queue, where RabbitMQ dead-letters it once its time is up.
             channel.exchange_declare(name, "fanout", durable=True, auto_delete=False)
-            channel.queue_declare(name, durable=True, auto_delete=False, arguments={
-                "x-message-ttl": delay * 1000, "x-dead-letter-exchange": ""})
+            channel.queue_declare(name, durable=True, auto_delete=False,
+                                  arguments=delay_arguments(self.queue_type, delay))
             channel.queue_bind(name, name)
         channel.queue_declare(dead_letter_queue(self.service), durable=True,
-                              auto_delete=False)
+                              auto_delete=False,
+                              arguments=durable_arguments(self.queue_type))
         channel.close()
 
     def on_lost(self, error: Exception) -> None:
@@ -117,6 +133,12 @@ class RetryingEventHandler(EventHandler):
 
     queue_consumer = SturdyQueueConsumer()
     redelivery = Redelivery()
+    queue: Queue
+
+    def setup(self) -> None:
+        super().setup()
+        if self.reliable_delivery:  # else the queue lives and dies with its connection
+            self.queue = durable(self.queue, self.container)
 
     def handle_message_processed(self, message: Message, result: object = None,
                                  exc_info: ExcInfo | None = None) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from typing import Any
 
 from amqp.exceptions import AMQPError
 from kombu.exceptions import KombuError
@@ -27,6 +28,7 @@ from sqlalchemy.exc import InterfaceError as DatabaseInterfaceError
 from sqlalchemy.exc import OperationalError as DatabaseError
 
 from shop.errors import ServiceTimeout, ServiceUnavailable
+from shop.queues import mismatch_in
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,15 @@ class SturdyQueueConsumer(QueueConsumer):
     The broker gives every unacknowledged message back by itself when a connection dies;
     nameko's own consumer lets the error escape instead, which kills the whole service.
     """
+
+    def get_consumers(self, consumer_cls: type, channel: Any) -> Any:
+        try:
+            return super().get_consumers(consumer_cls, channel)
+        except BROKER_GONE as error:
+            mismatch = mismatch_in(error)
+            if mismatch is not None:
+                raise mismatch from None
+            raise
 
     def ack_message(self, message: Message) -> None:
         try:
