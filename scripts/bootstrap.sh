@@ -16,6 +16,8 @@ missing_packages() {
   if [ "$purpose" = test ]; then
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
     command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+    # The services are tested through PgBouncer in transaction mode, as a cluster runs them.
+    [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
   fi
   # Debian splits venv's pip bootstrap out of the interpreter.
   [ -x "$VENV/bin/python" ] || "$python" -c 'import ensurepip' 2>/dev/null \

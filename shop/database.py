@@ -5,6 +5,7 @@ Tables are made by each service's migrations (`python -m shop.migrate`), not her
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +32,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session
 
 from shop.schemas import no_such, page_of, parse_id
+from shop.settings import Settings, at_least, settings_of
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 15
 
@@ -79,12 +81,28 @@ class DatabaseWrapper(nameko_sqlalchemy.database.DatabaseWrapper):
         return page_of(items, paging["page"], paging["limit"], total)
 
 
-class Database(nameko_sqlalchemy.Database):
-    """A Database whose pools fit max_workers, on a driver that never blocks the hub.
+@dataclasses.dataclass(frozen=True)
+class DatabaseSettings(Settings):
+    """The size of each of a service process's two pools (transactions, autocommit):
+    DB_POOL_SIZE connections kept, DB_MAX_OVERFLOW more opened at a peak and closed
+    after. A worker that finds a pool exhausted waits DB_POOL_TIMEOUT_SECONDS for a
+    connection, then its caller is told 503."""
 
-    Every worker may hold one connection of each pool (transactions, autocommit), so
-    each pool has max_workers of them and no worker waits for another's; a pool opens
-    connections only as workers need them. No ping per checkout: a connection the server dropped
+    db_pool_size: int = dataclasses.field(metadata=at_least(1))
+    db_max_overflow: int = dataclasses.field(metadata=at_least(0))
+    db_pool_timeout_seconds: float = dataclasses.field(metadata=at_least(0.001))
+
+
+class Database(nameko_sqlalchemy.Database):
+    """A Database whose pools are sized by DB_POOL_SIZE, on a driver that never blocks
+    the hub.
+
+    The pools are smaller than max_workers: a process keeps at most
+    2 × (DB_POOL_SIZE + DB_MAX_OVERFLOW) connections, so replicas × services fit the
+    server's max_connections (or PgBouncer's pool), and a worker holds a connection only
+    while it talks to the database. An autocommit connection is never held while
+    waiting for another, so the two pools cannot wait on each other. Connections are
+    opened only as workers need them. No ping per checkout: a connection the server dropped
     fails its statement (a 503 to that one caller) and SQLAlchemy then discards every
     connection older than the failure. psycopg2 is made green (psycogreen): a slow
     query makes its worker wait, not the whole process. A SQLite file gets its folder
@@ -97,9 +115,11 @@ class Database(nameko_sqlalchemy.Database):
                     owner: type | None = None) -> DatabaseWrapper: ...
 
     def setup(self) -> None:
+        pool = settings_of(self.container, DatabaseSettings)
         self.engine_options: dict[str, Any] = {
-            "pool_size": self.container.max_workers,
-            "max_overflow": 0,
+            "pool_size": pool.db_pool_size,
+            "max_overflow": pool.db_max_overflow,
+            "pool_timeout": pool.db_pool_timeout_seconds,
             **self.engine_options,
         }
         uri = self.container.config["DB_URIS"][self._uri_key]

@@ -26,6 +26,7 @@ from redis import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import InterfaceError as DatabaseInterfaceError
 from sqlalchemy.exc import OperationalError as DatabaseError
+from sqlalchemy.exc import TimeoutError as PoolExhausted
 
 from shop.errors import ServiceTimeout, ServiceUnavailable
 from shop.queues import mismatch_in
@@ -33,7 +34,8 @@ from shop.queues import mismatch_in
 log = logging.getLogger(__name__)
 
 TRANSIENT_ERRORS = (BrokerError, ConnectionError, RedisConnectionError, RedisTimeoutError,
-                    ServiceUnavailable, ServiceTimeout)
+                    ServiceUnavailable, ServiceTimeout,
+                    PoolExhausted)  # every connection of the pool busy past the pool timeout
 # SQLite's errors that pass: the file busy or out of reach for a moment.
 SQLITE_TRANSIENT = ("database is locked", "database table is locked", "disk i/o error",
                     "unable to open database file")

@@ -8,11 +8,13 @@ import eventlet
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from nameko.rpc import rpc
+from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.services import entrypoint_hook
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
+from shop.entrypoints import rpc
+from shop.errors import ServiceUnavailable
 from shop.migrate import upgrade
 from shop.roster import BACKENDS
 from tests.databases import ScratchDatabases, postgres_url
@@ -58,6 +60,24 @@ def test_a_slow_query_does_not_delay_another_request(container_factory, config):
         assert health() == {"status": "ok"}
         assert time.monotonic() - started < 0.3
         assert slow.wait() == "done"
+
+
+def test_a_call_that_finds_every_connection_busy_is_answered_503_not_left_waiting(
+        container_factory, config):
+    if not postgres_url():
+        pytest.skip("no PostgreSQL server given (make test starts one)")
+    container = container_factory(SlowUsersService, {
+        **config, "DB_POOL_SIZE": 1, "DB_MAX_OVERFLOW": 0, "DB_POOL_TIMEOUT_SECONDS": 0.2})
+    container.start()
+    with ClusterRpcProxy(config, timeout=5) as rpc:
+        slow = rpc.users.slow_query.call_async(1.5)  # holds the pool's one connection
+        eventlet.sleep(0.3)
+        started = time.monotonic()
+        with pytest.raises(ServiceUnavailable):
+            rpc.users.health()
+        assert time.monotonic() - started < 1.0
+        assert slow.result() == "done"
+        assert rpc.users.health() == {"status": "ok"}  # the connection is back
 
 
 def test_the_sqlite_default_runs_the_system(start_system, tmp_path):
