@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import nameko_redis
+import redis
+import redis.connection
 from redis.exceptions import NoScriptError, ResponseError
+from redis.sentinel import Sentinel
 
 from gateway.settings import GatewaySettings
 from shop.settings import settings_of
@@ -70,19 +73,47 @@ class RoundTrips:
 
 
 class Redis(nameko_redis.Redis):
-    """nameko-redis whose commands give up after REDIS_TIMEOUT_SECONDS."""
+    """nameko-redis whose commands give up after REDIS_TIMEOUT_SECONDS, reaching Redis at
+    REDIS_URI or, when REDIS_SENTINELS names Sentinels, at the master they name.
+
+    Behind Sentinels every new connection asks them for the master, and a connection to
+    a master that was demoted fails its command (redis-py turns the READONLY reply into
+    a connection error) and is closed: the next one goes to the new master. Every key
+    and script works on one master; Redis Cluster would need the keys of one script
+    (a client's rate-limit counters) in one hash slot, which they are not yet.
+    """
 
     round_trips: RoundTrips | None = None
 
     def setup(self) -> None:
         super().setup()
-        timeout = settings_of(self.container, GatewaySettings).redis_timeout_seconds
+        self.settings = settings_of(self.container, GatewaySettings)
+        timeout = self.settings.redis_timeout_seconds
         self.options.update(socket_timeout=timeout, socket_connect_timeout=timeout)
 
     def start(self) -> None:
-        super().start()
+        if self.settings.redis_sentinels:
+            self.client = self._master_through_sentinels()
+        else:
+            super().start()
         pool = self.client.connection_pool
         self.round_trips = RoundTrips(pool.connection_class, pool.connection_kwargs)
+
+    def _master_through_sentinels(self) -> redis.Redis:
+        """A client of the master the Sentinels name, with REDIS_URI's database and
+        credentials (its host and port are not used)."""
+        uri = redis.connection.parse_url(self.redis_uri)
+        timeouts = {key: self.options[key]
+                    for key in ("socket_timeout", "socket_connect_timeout")}
+        sentinel_auth = ({"password": self.settings.redis_sentinel_password}
+                         if self.settings.redis_sentinel_password else {})
+        sentinels = Sentinel([address_of(entry) for entry in self.settings.redis_sentinels],
+                             sentinel_kwargs={**timeouts, **sentinel_auth})
+        options = {key: value for key, value in uri.items()
+                   if key in ("db", "username", "password")}
+        client: redis.Redis = sentinels.master_for(
+            self.settings.redis_sentinel_master, **{**self.options, **options})
+        return client
 
     def stop(self) -> None:
         self._close_round_trips()
@@ -96,3 +127,9 @@ class Redis(nameko_redis.Redis):
         if self.round_trips is not None:
             self.round_trips.close()
             self.round_trips = None
+
+
+def address_of(entry: str) -> tuple[str, int]:
+    """(host, port) of a "host:port" in REDIS_SENTINELS; the port defaults to 26379."""
+    host, _, port = entry.rpartition(":") if ":" in entry else (entry, "", "26379")
+    return host.strip("[]"), int(port)

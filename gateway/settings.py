@@ -12,6 +12,10 @@ class GatewaySettings(Settings):
     amqp_uri: str  # /metrics reads the dead-letter queues' depths from the broker
     max_body_bytes: int = field(metadata=at_least(1))
     redis_timeout_seconds: float = field(metadata=at_least(0.001))
+    # "host:port,host:port": Redis is the master these Sentinels name, not REDIS_URI's host.
+    redis_sentinels: tuple[str, ...]
+    redis_sentinel_master: str
+    redis_sentinel_password: str
     cache_enabled: bool
     cache_ttl_seconds: int = field(metadata=at_least(1))
     rate_limit_enabled: bool
