@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from eventlet.greenthread import GreenThread
 from nameko.extensions import ProviderCollector
 from nameko.messaging import Consumer, QueueConsumer
 from nameko.rpc import Rpc, RpcConsumer
@@ -29,6 +30,11 @@ OVERRIDDEN: dict[tuple[type, str], tuple[str, ...]] = {
     (QueueConsumer, "get_consumers"): ("self", "consumer_cls", "channel"),
     (QueueConsumer, "ack_message"): ("self", "message"),
     (QueueConsumer, "requeue_message"): ("self", "message"),
+    (QueueConsumer, "unregister_provider"): ("self", "provider"),
+    (QueueConsumer, "on_connection_error"): ("self", "exc", "interval"),
+    (QueueConsumer, "on_consume_ready"): ("self", "connection", "channel", "consumers",
+                                          "kwargs"),
+    (QueueConsumer, "run"): ("self", "_tokens", "kwargs"),
     (WebServer, "make_url_map"): ("self",),
     (WebServer, "get_wsgi_app"): ("self",),
     (WebServer, "get_wsgi_server"): ("self", "sock", "wsgi_app", "protocol", "debug"),
@@ -44,3 +50,28 @@ def registered_providers(collector: ProviderCollector) -> set[Any]:
     keeps them in a private set and offers no accessor."""
     providers: set[Any] = collector._providers
     return providers
+
+
+def has_consumed(consumer: QueueConsumer) -> bool:
+    """Whether a queue consumer got as far as consuming once (nameko's start finished)."""
+    return bool(consumer._consumers_ready.ready())
+
+
+def consuming_thread(consumer: QueueConsumer) -> GreenThread | None:
+    thread: GreenThread | None = consumer._gt
+    return thread
+
+
+def forget_provider(consumer: QueueConsumer, provider: Any) -> None:
+    """Drop a provider's kombu consumer without cancelling it on a channel: for when the
+    connection it was on is gone. nameko cancels only from its consuming loop."""
+    consumer._consumers.pop(provider, None)
+
+
+def release_pending_removals(consumer: QueueConsumer) -> None:
+    """Let go of every provider waiting to be cancelled by the consuming loop (which does
+    not turn while it reconnects): there is no channel to cancel on any more."""
+    pending, consumer._pending_remove_providers = consumer._pending_remove_providers, {}
+    for provider, removed in pending.items():
+        forget_provider(consumer, provider)
+        removed.send()

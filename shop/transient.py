@@ -20,6 +20,7 @@ from amqp.exceptions import AMQPError
 from kombu.exceptions import KombuError
 from kombu.exceptions import OperationalError as BrokerError
 from kombu.message import Message
+from nameko.extensions import ProviderCollector
 from nameko.messaging import QueueConsumer
 from redis import ConnectionError as RedisConnectionError
 from redis import TimeoutError as RedisTimeoutError
@@ -29,6 +30,13 @@ from sqlalchemy.exc import OperationalError as DatabaseError
 from sqlalchemy.exc import TimeoutError as PoolExhausted
 
 from shop.errors import ServiceTimeout, ServiceUnavailable
+from shop.nameko_internals import (
+    consuming_thread,
+    forget_provider,
+    has_consumed,
+    registered_providers,
+    release_pending_removals,
+)
 from shop.queues import mismatch_in
 
 log = logging.getLogger(__name__)
@@ -73,12 +81,51 @@ def as_unavailable(service_name: str, error: BaseException) -> ServiceUnavailabl
                               "try again.", {"service": service_name})
 
 
-class SturdyQueueConsumer(QueueConsumer):
-    """nameko's consumer, but an ack or requeue on a connection that just died is let go.
+class ConsumingAbandoned(Exception):
+    """The last provider left while the consumer was reconnecting: stop trying."""
 
-    The broker gives every unacknowledged message back by itself when a connection dies;
-    nameko's own consumer lets the error escape instead, which kills the whole service.
+
+class SturdyQueueConsumer(QueueConsumer):
+    """nameko's consumer, made to live with a broker that goes away.
+
+    - An ack or requeue on a connection that just died is let go: the broker gives every
+      unacknowledged message back by itself, while nameko's own consumer lets the error
+      escape, which kills the whole service.
+    - A stop while the broker is out of reach finishes. nameko cancels consumers only
+      from its consuming loop, which does not turn while kombu retries the connection,
+      so every entrypoint's stop waited for a broker that might never come back (a
+      SIGTERM did nothing). With the connection gone there is nothing to cancel.
     """
+
+    _offline = False  # between a failed connection attempt and the next consume
+
+    def run(self, _tokens: int = 1, **kwargs: Any) -> None:
+        try:
+            super().run(_tokens, **kwargs)
+        except ConsumingAbandoned:
+            log.info("stopped while the broker was out of reach")
+
+    def on_consume_ready(self, connection: Any, channel: Any, consumers: Any,
+                         **kwargs: Any) -> None:
+        self._offline = False
+        super().on_consume_ready(connection, channel, consumers, **kwargs)
+
+    def on_connection_error(self, exc: BaseException, interval: float) -> None:
+        self._offline = True
+        release_pending_removals(self)
+        if has_consumed(self) and not registered_providers(self):
+            raise ConsumingAbandoned()  # out of kombu's retry loop, and out of run()
+        super().on_connection_error(exc, interval)
+
+    def unregister_provider(self, provider: Any) -> None:
+        if not (self._offline and has_consumed(self)):
+            super().unregister_provider(provider)
+            return
+        forget_provider(self, provider)  # the next connection will not consume for it
+        ProviderCollector.unregister_provider(self, provider)
+        thread = consuming_thread(self)
+        if not registered_providers(self) and thread is not None:
+            thread.kill(ConsumingAbandoned())  # it sleeps between connection attempts
 
     def get_consumers(self, consumer_cls: type, channel: Any) -> Any:
         try:

@@ -365,6 +365,20 @@ def doomed_left(uris: dict) -> set[str]:
     return column(uris["users:Base"], "SELECT id FROM users WHERE name LIKE 'doomed%'")
 
 
+def test_every_service_stops_on_sigterm_while_its_broker_is_gone(processes, private_rabbitmq):
+    """A scheduler stops a pod whose broker node died: each process must still exit on
+    SIGTERM, and soon (nameko waited for a consuming loop that was busy reconnecting)."""
+    for service in SERVICES:
+        processes.start(service, AMQP_URI=private_rabbitmq.settings.amqp_uri)
+    wait_for_services(processes.base_url)
+    private_rabbitmq.stop()
+    time.sleep(3)  # every consumer has lost its connection and is retrying
+    for name in SERVICES:
+        started = time.monotonic()
+        assert processes.stop(name, timeout=10) == 0, processes.log(name)[-2000:]
+        assert time.monotonic() - started < 5, f"{name} took {time.monotonic() - started:.1f} s"
+
+
 def test_a_database_stopped_under_load_gives_clean_503s_and_loses_nothing(
         processes, migrated_databases):
     database = PrivateServer("postgres", databases=("faults_posts",))
