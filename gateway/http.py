@@ -30,6 +30,7 @@ from gateway.access import (
 )
 from gateway.cache import ListingEntry, canonical_id, entry_key, listing_entry, read_entry
 from gateway.cors import CorsPolicy
+from gateway.drain import CLOSED, DRAINING, SERVING, Drain
 from gateway.errors import (
     EXPECTED_ERRORS,
     error_response,
@@ -48,6 +49,7 @@ from shop.tokens import Tokens, TokenService
 
 SIGN_IN_PATHS = ("/signin", "/users")  # POST to these also counts against the sign-in limit
 log = logging.getLogger(__name__)
+HEALTH_PATHS = frozenset(("/health", API_PREFIX + "/health"))
 UNLIMITED_PATHS = frozenset(("/health", "/health/services", "/metrics", API_PREFIX + "/health",
                              API_PREFIX + "/health/services", API_PREFIX + "/metrics"))
 
@@ -71,6 +73,8 @@ class GatewayRequest(Request):
 class GatewayWebServer(WebServer):
     """Nameko's WebServer with the gateway's routing, limits and headers."""
 
+    wsgi_server: wsgi.Server | None = None
+
     def make_url_map(self) -> Map:
         url_map = Map()
         for provider in registered_providers(self):
@@ -85,10 +89,12 @@ class GatewayWebServer(WebServer):
     def get_wsgi_server(self, sock: socket.socket, wsgi_app: GatewayWsgiApp,
                         protocol: type = HttpOnlyProtocol, debug: bool = False) -> wsgi.Server:
         """nameko's server, minus eventlet's re-spelling of every response header's name
-        (ours are spelled right already; names are case-insensitive anyway)."""
-        return wsgi.Server(sock, sock.getsockname(), wsgi_app, protocol=protocol, debug=debug,
-                           log=logging.getLogger("nameko.web.server"),
-                           capitalize_response_headers=False)
+        (ours are spelled right already; names are case-insensitive anyway), kept so
+        that the drain can end keep-alive."""
+        self.wsgi_server = wsgi.Server(sock, sock.getsockname(), wsgi_app, protocol=protocol,
+                                       debug=debug, log=logging.getLogger("nameko.web.server"),
+                                       capitalize_response_headers=False)
+        return self.wsgi_server
 
     def context_data_from_headers(self, request: GatewayRequest) -> dict[str, Any]:
         return {REQUEST_ID_KEY: request.request_id}
@@ -99,6 +105,12 @@ class GatewayWebServer(WebServer):
         self.settings = settings_of(self.container, GatewaySettings)
         self.cors = CorsPolicy.of(self.settings.cors_origins,
                                   self.settings.cors_allow_credentials)
+        self.drain = Drain(self.settings.shutdown_drain_seconds, self.stop_keeping_alive)
+
+    def stop_keeping_alive(self) -> None:
+        """Every answer from now on closes its connection (eventlet says so itself)."""
+        if self.wsgi_server is not None:
+            self.wsgi_server.keepalive = False
 
 
 class GatewayWsgiApp:
@@ -117,11 +129,13 @@ class GatewayWsgiApp:
         token_service = find_dependency(server.container, TokenService)
         self.tokens: Tokens | None = token_service.tokens if token_service else None
         self.hits = HitPath(self)
+        self.drain = server.drain
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.monotonic()
         counted: Counted | None = None
-        if self.cache_enabled and environ["REQUEST_METHOD"] == "GET":
+        if self.cache_enabled and environ["REQUEST_METHOD"] == "GET" \
+                and self.drain.state is SERVING:
             try:
                 answered, counted = self.hits.serve(environ, start_response, started)
             except Exception:  # a bug on the hit path: the full path still answers
@@ -152,6 +166,10 @@ class GatewayWsgiApp:
     def respond(self, request: GatewayRequest,
                 counted: Counted | None = None) -> Response:
         """counted: (verdict, cached) when the hit path counted this request already."""
+        if self.drain.state is not SERVING:
+            stopping = self.while_stopping(request)
+            if stopping is not None:
+                return stopping
         match: Match | None = request.environ.get(MATCH_KEY)  # the hit path's match, if any
         if match is None:  # not matched by the hit path
             adapter = self.url_map.bind_to_environ(request.environ)
@@ -170,6 +188,16 @@ class GatewayWsgiApp:
         if verdict is not None:
             response.headers.update(verdict.headers())
         return response
+
+    def while_stopping(self, request: GatewayRequest) -> Response | None:
+        """The answer of a gateway on its way out, where it differs from the route's."""
+        if self.drain.state is CLOSED:  # the routes and their services are stopping
+            return error_response(503, "SERVICE_UNAVAILABLE",
+                                  "This gateway is stopping; send the request again.",
+                                  headers={"Retry-After": "1"})
+        if self.drain.state is DRAINING and request.path in HEALTH_PATHS:
+            return json_response({"status": "draining"}, 503)
+        return None
 
     def cache_entry(self, request: AnyRequest,
                     match: Match) -> tuple[str, str | ListingEntry] | None:
@@ -292,6 +320,10 @@ class Route(HttpRequestHandler):
         self.cached = cached
         self.cached_for_anonymous_only = cached_for_anonymous_only
         self.cached_listing = cached_listing
+
+    def stop(self) -> None:
+        self.server.drain.run()
+        super().stop()
 
     def response_from_result(self, result: Reply) -> Response:
         if isinstance(result, Response):

@@ -15,6 +15,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_instance
 from apispec.ext.marshmallow.openapi import OpenAPIConverter
 from marshmallow import Schema, fields
+from marshmallow.validate import OneOf
 
 import shop
 from contracts.notifications import NotificationQuerySchema, NotificationSchema
@@ -54,7 +55,7 @@ class SignInResultSchema(Schema):
 
 
 class HealthSchema(Schema):
-    status = fields.String(required=True)
+    status = fields.String(required=True, validate=OneOf(("ok", "draining")))
 
 
 class ServicesHealthSchema(Schema):
@@ -256,7 +257,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "mark_all_notifications_read", "Mark all notifications read", "notifications",
         (200, MarkedSchema), errors=(401,), signed_in=True),
     ("GET", "/health"): Operation(
-        "health", "The gateway is up", "system", (200, HealthSchema)),
+        "health", "The gateway is up (503 while it drains before a stop)", "system",
+        (200, HealthSchema), also_ok=((503, HealthSchema),)),
     ("GET", "/health/services"): Operation(
         "health_of_services", "Each service's health (503 if one is down)", "system",
         (200, ServicesHealthSchema), also_ok=((503, ServicesHealthSchema),)),

@@ -26,3 +26,4 @@ class GatewaySettings(Settings):
     trust_proxy: int = field(metadata=at_least(0))
     cors_origins: tuple[str, ...]
     cors_allow_credentials: bool
+    shutdown_drain_seconds: float = field(metadata=at_least(0))

@@ -4,9 +4,12 @@ limits, the cache, error mapping) is tested here without starting a single servi
 
 import uuid
 
+import eventlet
 import pytest
 from nameko.testing.services import replace_dependencies
 
+from gateway.drain import CLOSED
+from gateway.http import GatewayWebServer
 from gateway.service import GatewayService
 from shop.errors import Forbidden, NotFound
 from shop.tokens import Tokens
@@ -112,3 +115,47 @@ def test_the_limit_is_counted_in_redis_and_answered_429(gateway, web_session, re
     statuses = [web_session.get(f"/posts/{uuid.uuid4()}").status_code for _ in range(4)]
     assert statuses == [404, 404, 404, 429]
     assert any(key.startswith("rate:general:ip:") for key in redis_client.keys("rate:*"))
+
+
+def web_server_of(container) -> GatewayWebServer:
+    return next(extension for extension in container.subextensions
+                if isinstance(extension, GatewayWebServer))
+
+
+def test_a_gateway_told_to_stop_drains_first(container_factory, config, web_session):
+    """For SHUTDOWN_DRAIN_SECONDS it still serves, /health fails readiness, and every
+    answer closes its connection, so load balancers and kept-alive clients move on."""
+    container = container_factory(GatewayService, {**config, "SHUTDOWN_DRAIN_SECONDS": 1})
+    services = StandInServices()
+    replace_dependencies(container, rpc=services)
+    container.start()
+    post = services.posts.add(str(uuid.uuid4()))
+    serving = web_session.get(f"/posts/{post['id']}")
+    assert serving.status_code == 200 and serving.headers.get("Connection") != "close"
+
+    stopping = eventlet.spawn(container.stop)
+    eventlet.sleep(0.2)
+    health = web_session.get("/health")
+    assert (health.status_code, health.json()) == (503, {"status": "draining"})
+    read = web_session.get(f"/api/v1/posts/{post['id']}")
+    assert read.status_code == 200 and read.json()["title"] == "Hello"
+    assert read.headers["Connection"] == "close" and health.headers["Connection"] == "close"
+    assert not stopping.dead  # the routes wait for the drain
+    stopping.wait()
+
+
+def test_after_the_drain_a_late_request_is_told_to_try_again(container_factory, config,
+                                                            web_session):
+    container = container_factory(GatewayService, config)
+    services = StandInServices()
+    replace_dependencies(container, rpc=services)
+    container.start()
+    post = services.posts.add(str(uuid.uuid4()))
+    # What the drain leaves for a request on a kept-alive connection while routes stop:
+    server = web_server_of(container)
+    server.stop_keeping_alive()
+    server.drain.state = CLOSED
+    late = web_session.get(f"/posts/{post['id']}")
+    assert late.status_code == 503 and late.json()["code"] == "SERVICE_UNAVAILABLE"
+    assert late.headers["Retry-After"] == "1" and late.headers["Connection"] == "close"
+    assert services.posts.calls == []  # no service was asked

@@ -51,6 +51,34 @@ def test_sigterm_stops_the_gateway_cleanly_with_a_call_in_flight(processes):
     assert response.json()["code"] == "SERVICE_TIMEOUT"
 
 
+def test_a_gateway_told_to_stop_drains_then_exits(processes):
+    """SIGTERM with SHUTDOWN_DRAIN_SECONDS: the gateway serves on while /health fails
+    readiness and every answer closes its connection, then it exits cleanly."""
+    drain_seconds = 3
+    for service in BACKENDS:
+        processes.start(service)
+    gateway = processes.start("gateway", SHUTDOWN_DRAIN_SECONDS=str(drain_seconds))
+    base = processes.base_url
+    wait_for_services(base)
+    kept_alive = requests.Session()
+    assert kept_alive.get(f"{base}/products").headers.get("Connection") != "close"
+
+    told = time.monotonic()
+    gateway.terminate()
+    time.sleep(0.5)
+    seen = set()
+    while time.monotonic() - told < drain_seconds - 0.5:
+        health = requests.get(f"{base}/health", timeout=5)
+        products = kept_alive.get(f"{base}/products", timeout=5)
+        seen.add((health.status_code, health.json()["status"], products.status_code,
+                  products.headers.get("Connection")))
+        time.sleep(0.2)
+    assert seen == {(503, "draining", 200, "close")}
+    assert gateway.wait(10) == 0
+    assert drain_seconds <= time.monotonic() - told < drain_seconds + 5
+    assert "draining for 3.0 s" in processes.log("gateway")
+
+
 def test_two_gateway_processes_share_one_rate_limit(processes):
     second_port = find_free_port()
     second_url = f"http://127.0.0.1:{second_port}"
