@@ -1,13 +1,16 @@
 """The base class of every nameko-shop service."""
 
 from shop.context import RequestContext
+from shop.liveness import Liveness
 
 
 class ShopService:
-    """Binds each call's request id to its worker and logs the call with its duration.
+    """Binds each call's request id to its worker and logs the call with its duration,
+    and writes the process's heartbeat for the probes (shop/liveness.py).
 
     nameko collects dependency providers from base classes too, so every service has it
     without declaring it. It has no entrypoint: `nameko run` never takes it for a service.
     """
 
     request_context = RequestContext()
+    liveness = Liveness()

@@ -99,6 +99,11 @@ class SturdyQueueConsumer(QueueConsumer):
 
     _offline = False  # between a failed connection attempt and the next consume
 
+    @property
+    def consuming(self) -> bool:
+        """Connected, with every provider's queue consumed (what readiness reports)."""
+        return has_consumed(self) and not self._offline
+
     def run(self, _tokens: int = 1, **kwargs: Any) -> None:
         try:
             super().run(_tokens, **kwargs)

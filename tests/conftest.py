@@ -76,7 +76,7 @@ def web_session(web_config_port):
 
 
 @pytest.fixture
-def config(rabbit_config, web_config, db_uris, redis_client):
+def config(rabbit_config, web_config, db_uris, redis_client, tmp_path):
     """One test's nameko config: config.yml's (its defaults are the only ones), pointed at
     this test's resources, with what the suite needs quicker or looser."""
     return {
@@ -93,4 +93,5 @@ def config(rabbit_config, web_config, db_uris, redis_client):
         # Generous: only the rate-limit tests run into the limits.
         "RATE_LIMIT_MAX": 10_000,
         "SIGNIN_RATE_LIMIT_MAX": 1_000,
+        "LIVENESS_DIR": str(tmp_path / "live"),
     }

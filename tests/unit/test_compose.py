@@ -86,3 +86,9 @@ def test_each_entry_names_the_one_service_class_of_its_module(name):
 
     found = import_service(entry(name))
     assert [cls.name for cls in found] == [name]
+
+
+@pytest.mark.parametrize("name", sorted(OURS.keys() - {"migrate"}))
+def test_each_of_our_containers_is_healthy_when_its_probe_says_ready(name):
+    assert OURS[name]["healthcheck"]["test"] == ["CMD", "python", "-m", "shop.healthcheck",
+                                                 name, "--ready"]

@@ -66,9 +66,10 @@ class Beta(ShopService):
 
 
 def test_each_workers_lines_name_its_own_service_in_a_process_of_several(
-        configured, container_factory):
+        configured, container_factory, tmp_path):
     stream = configured("json")
-    containers = {service: container_factory(service, {}) for service in (Alpha, Beta)}
+    heartbeats = {"LIVENESS_DIR": str(tmp_path), "LIVENESS_SECONDS": 5}
+    containers = {service: container_factory(service, heartbeats) for service in (Alpha, Beta)}
     for container in containers.values():
         container.start()
     for service in (Alpha, Beta, Alpha):
