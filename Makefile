@@ -78,7 +78,12 @@ lock:
 	  echo "-r requirements.lock"; \
 	  .lockenv/bin/pip freeze --all --exclude-editable | grep -v -E '^(pip|nameko-shop)==' \
 	    | grep -v -x -F -f requirements.lock; } > requirements-dev.lock
+	rm -rf .lockenv && python3.11 -m venv .lockenv && .lockenv/bin/pip install --quiet checkov
+	{ echo "# Tools the tests run as commands, in a virtualenv of their own (.venv-tools) because"; \
+	  echo "# their pins clash with the project's: checkov, which checks deploy/k8s. scripts/bootstrap.sh"; \
+	  echo "# installs this for make test. Regenerate with 'make lock'."; \
+	  .lockenv/bin/pip freeze --all | grep -v -E '^(pip|setuptools|wheel)=='; } > requirements-tools.lock
 	rm -rf .lockenv
 
 clean:
-	rm -rf .run
+	rm -rf .run .venv-tools

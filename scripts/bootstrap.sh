@@ -77,7 +77,23 @@ install_venv() {
   touch "$stamp"
 }
 
+# The tools the tests run as commands (checkov), apart: their pins clash with ours.
+install_tools() {
+  local python=$1 tools=.venv-tools stamp=.venv-tools/.installed
+  if [ -f "$stamp" ] && [ "$stamp" -nt requirements-tools.lock ]; then
+    return 0
+  fi
+  echo "==> pip install -r requirements-tools.lock (into $tools)"
+  [ -x "$tools/bin/python" ] || "$python" -m venv "$tools"
+  "$tools/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -r requirements-tools.lock
+  touch "$stamp"
+}
+
 PURPOSE=${1:-run}  # run, or test (which also needs a browser)
 PYTHON_BIN=$(find_python)
 install_packages "$PYTHON_BIN" "$PURPOSE"
 install_venv "$PYTHON_BIN"
+if [ "$PURPOSE" = test ]; then
+  install_tools "$PYTHON_BIN"
+fi
