@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: bootstrap run test unit check gates hooks chaos bench lint lock clean
+.PHONY: bootstrap run test unit check gates hooks chaos bench cluster-test lint lock clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -50,6 +50,13 @@ chaos:
 	@FAULT_LOAD_SECONDS=$${FAULT_LOAD_SECONDS:-20} FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-200} \
 	  FUZZ_MAX_SECONDS=$${FUZZ_MAX_SECONDS:-300} FUZZ_SEED=$${FUZZ_SEED:-random} \
 	  $(PY) scripts/stack.py test -- -s --timeout=1800 $(CHAOS_SUITES) $(PYTEST_ARGS)
+
+# The shop on a cluster of network namespaces (root only), killing a node at a time:
+# README, "Running on a cluster". Minutes; not part of make test.
+cluster-test:
+	@scripts/bootstrap.sh test
+	@CLUSTER_TEST=1 $(PY) -m pytest tests/cluster -s --timeout=1800 $(PYTEST_ARGS)
+	@! ip netns list 2>/dev/null | grep -q '^shopns-' || { echo "namespaces left behind"; exit 1; }
 
 # The benchmark (not part of make test): see BENCHMARKS.md.
 bench:

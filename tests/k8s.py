@@ -74,3 +74,14 @@ def consumed_queues(service: type) -> set[str]:
                 queues.add(f"evt-{entrypoint.source_service}-{entrypoint.event_type}--"
                            f"{service.name}.{method_name}")  # type: ignore[attr-defined]
     return queues
+
+
+def service_class(name: str) -> type:
+    """The roster's service class of that name."""
+    import importlib
+
+    from shop.roster import entry
+
+    module, cls = entry(name).split(":")
+    found: type = getattr(importlib.import_module(module), cls)
+    return found

@@ -1,7 +1,6 @@
 """deploy/k8s: valid against the Kubernetes schemas, the operators' resources carrying
 what the shop relies on, and the invariants that tie the manifests to the code."""
 
-import importlib
 import re
 
 import kubernetes_validate
@@ -17,6 +16,7 @@ from tests.k8s import (
     is_custom,
     of_kind,
     rendered,
+    service_class,
 )
 
 # The oldest Kubernetes the manifests are for, and the newest the schemas know.
@@ -24,11 +24,6 @@ KUBERNETES_VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
 FILES = sorted(path for path in K8S.rglob("*.yaml") if path.name != "kustomization.yaml")
 CONFIG = load_config("config.yml")
 CONFIG_VARIABLES = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", (ROOT / "config.yml").read_text()))
-
-
-def service_class(name: str) -> type:
-    module, cls = entry(name).split(":")
-    return getattr(importlib.import_module(module), cls)
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda path: str(path.relative_to(K8S)))
