@@ -43,9 +43,19 @@ class RoundTrips:
         self.idle: list[Any] = []
 
     def execute(self, *command: str | int | float) -> Any:
-        connection = (self.idle.pop() if self.idle
-                      else self.connection_class(**self.connection_kwargs))
         finished = False
+        if self.idle:
+            connection = self.idle.pop()
+        else:
+            connection = self.connection_class(**self.connection_kwargs)
+            # connect() first, as redis-py's pool does: a Sentinel-managed connection asks
+            # the Sentinels for the master only there (sending a command on an unconnected
+            # one would go to its default address, localhost:6379).
+            try:
+                connection.connect()
+            except BaseException:
+                connection.disconnect()
+                raise
         try:
             connection.send_command(*command)
             reply = connection.read_response()

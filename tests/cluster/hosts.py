@@ -215,6 +215,11 @@ class Cluster:
             return next(name for name in REDISES if self.address(name) == address)
         raise AssertionError("no Sentinel answers")
 
+    def redis_client(self, host: str) -> Any:
+        import redis
+
+        return redis.Redis(host=self.address(host), port=6379, socket_timeout=2)
+
     def sentinels(self) -> str:
         return ",".join(f"{self.address(host)}:{SENTINEL_PORT}" for host in REDISES)
 

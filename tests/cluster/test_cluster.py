@@ -214,6 +214,10 @@ def test_the_shop_survives_the_loss_of_any_one_node(cluster: Cluster):
     product = requests.post(f"{base}/products", headers=admin, timeout=15, json={
         "name": "Lamp", "price": "30.00", "category": "home", "stock": STOCK}).json()
     buyers = [signed_in(cluster, f"buyer{i}")[1] for i in range(4)]
+    for host in APPS:  # both gateways count limits on the master the Sentinels name
+        assert "RateLimit-Remaining" in requests.get(cluster.gateway_url(host) + "/products",
+                                                     headers=buyers[0], timeout=15).headers
+    assert cluster.redis_client(cluster.redis_master()).keys("rate:general:*")
     clients = Clients(cluster, admin, product["id"], buyers)
     phases = []
 

@@ -92,6 +92,11 @@ def test_the_gateway_follows_the_master_through_a_sentinel_failover(
     assert api.http.get(path).headers["X-Cache"] == "MISS"
     assert api.http.get(path).headers["X-Cache"] == "HIT"
     assert "RateLimit-Remaining" in api.http.get("/posts").headers
+    # The limiter's counters are on the master the Sentinel names, not on some other
+    # Redis (a connection made outside redis-py's pool once went to localhost:6379).
+    first_master = redis.Redis(port=master.port)
+    assert first_master.keys("rate:general:*")
+    first_master.close()
 
     watcher.execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
     assert wait_for(lambda: master_port(watcher) == replica.port)
@@ -107,7 +112,7 @@ def test_the_gateway_follows_the_master_through_a_sentinel_failover(
     assert [answer.status_code for answer in answers] == [200] * 5
     assert answers[-1].headers["X-Cache"] == "HIT"
     assert "RateLimit-Remaining" in answers[-1].headers
-    assert promoted.dbsize() > 0
+    assert promoted.dbsize() > 0 and promoted.keys("rate:general:*")
     promoted.close()
 
     stop(master)  # the old master gone: each connection still on it fails once
