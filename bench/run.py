@@ -192,7 +192,8 @@ class Bench:
     def run(self) -> dict:
         settings = self.stack.settings
         databases = {name: f"bench_{name}" for name in BACKENDS}
-        self.stack.ensure_rabbitmq(need_management=False)
+        # Fresh: the queues of an earlier run may be of another type (QUEUE_TYPE).
+        self.stack.ensure_rabbitmq(need_management=False, fresh=True)
         self.stack.ensure_redis()
         self.stack.ensure_postgres(list(databases.values()))
         uris = {f"{name}:Base": settings.postgres_uri(db) for name, db in databases.items()}

@@ -166,7 +166,9 @@ class Stack:
                 process.wait_stopped()
         self.started.clear()
 
-    def ensure_rabbitmq(self, need_management: bool) -> None:
+    def ensure_rabbitmq(self, need_management: bool, fresh: bool = False) -> None:
+        """A RabbitMQ on loopback: one already on the port, or ours; fresh: ours starts
+        with no data (no queues of an earlier run, of another type or shape)."""
         settings = self.settings
         stop_leftover("rabbitmq", settings.run_dir)
         if port_is_open(settings.amqp_port):
@@ -192,6 +194,8 @@ class Stack:
             raise StackError("rabbitmq-server is not installed; run scripts/bootstrap.sh")
         self._ensure_epmd()
         base = settings.run_dir / "rabbitmq"
+        if fresh:
+            shutil.rmtree(base / "mnesia", ignore_errors=True)
         base.mkdir(parents=True, exist_ok=True)
         config = base / "rabbitmq.conf"
         config.write_text(
