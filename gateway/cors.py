@@ -7,9 +7,10 @@ from typing import Any
 
 from nameko.exceptions import ConfigurationError
 
-ALLOWED_HEADERS = "Authorization, Content-Type, If-None-Match, Idempotency-Key, X-Request-ID"
+ALLOWED_HEADERS = ("Authorization, Content-Type, If-None-Match, Idempotency-Key, X-Request-ID, "
+                   "X-Correlation-ID")
 EXPOSED_HEADERS = ("ETag, Location, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, "
-                   "Retry-After, X-Cache, X-Request-ID")
+                   "Retry-After, X-Cache, X-Correlation-ID, X-Request-ID")
 PREFLIGHT_MAX_AGE_SECONDS = 600
 
 

@@ -20,7 +20,15 @@ from werkzeug.http import parse_etags
 from werkzeug.routing import Map, Rule
 
 from gateway import metrics
-from gateway.access import SECURITY_HEADERS, accepted_request_id, record, route_template
+from gateway.access import (
+    HSTS,
+    SECURITY_HEADERS,
+    accepted_request_id,
+    came_over_tls,
+    record,
+    request_id_headers,
+    route_template,
+)
 from gateway.cache import ListingEntry, etag_of
 from gateway.cors import CorsPolicy
 from gateway.limits import Verdict
@@ -39,6 +47,7 @@ class FullPath(Protocol):
 
     url_map: Map
     cors: CorsPolicy
+    trusted_proxies: int
 
     def cache_entry(self, request: AnyRequest,
                     match: tuple[Rule, Mapping[str, Any]]) -> tuple[str, str | ListingEntry] | None:
@@ -86,7 +95,8 @@ class HitPath:
         verdict, cached = counted
         if cached is None or (verdict is not None and not verdict.allowed):
             return None, counted
-        request_id = accepted_request_id(environ.get("HTTP_X_REQUEST_ID"))
+        request_id = accepted_request_id(environ.get("HTTP_X_REQUEST_ID"),
+                                         environ.get("HTTP_X_CORRELATION_ID"))
         bind_request_id(request_id)
         status, headers, body = self.answer(environ, cached, verdict, request_id)
         rule = match[0].rule
@@ -115,5 +125,9 @@ class HitPath:
             headers += verdict.headers().items()
         headers += SECURITY_HEADERS.items()
         headers += self.app.cors.response_headers(environ.get("HTTP_ORIGIN")).items()
-        headers += [("Vary", "Origin"), ("X-Request-ID", request_id)]
+        headers += [("Vary", "Origin"),
+                    *request_id_headers(request_id, "HTTP_X_CORRELATION_ID" in environ)]
+        if came_over_tls(environ.get("wsgi.url_scheme", "http"),
+                         environ.get("HTTP_X_FORWARDED_PROTO"), self.app.trusted_proxies):
+            headers.append(HSTS)
         return status, headers, body

@@ -23,9 +23,12 @@ from werkzeug.wrappers import Request, Response
 
 from gateway.access import (
     API_PREFIX,
+    HSTS,
     SECURITY_HEADERS,
     accepted_request_id,
+    came_over_tls,
     record,
+    request_id_headers,
     route_template,
 )
 from gateway.cache import ListingEntry, canonical_id, entry_key, listing_entry, read_entry
@@ -123,6 +126,7 @@ class GatewayWsgiApp:
         self.cors = server.cors
         self.limiter = RateLimiter.from_settings(settings, with_prefixes(SIGN_IN_PATHS))
         self.limits_enabled = settings.rate_limit_enabled
+        self.trusted_proxies = settings.trust_proxy
         self.cache_enabled = settings.cache_enabled
         # The service's own Redis and token dependencies serve this layer too.
         self.redis_provider = find_dependency(server.container, Redis)
@@ -148,7 +152,8 @@ class GatewayWsgiApp:
             # would read no body at all. max_content_length still bounds it.
             environ["wsgi.input_terminated"] = True
         request = GatewayRequest(environ, shallow=True)
-        request.request_id = accepted_request_id(request.headers.get("X-Request-ID"))
+        request.request_id = accepted_request_id(request.headers.get("X-Request-ID"),
+                                                 request.headers.get("X-Correlation-ID"))
         request.max_content_length = self.max_body_bytes
         bind_request_id(request.request_id)
         try:
@@ -283,7 +288,12 @@ class GatewayWsgiApp:
         if request.method != "OPTIONS":
             response.headers.extend(self.cors.response_headers(request.headers.get("Origin")))
         response.vary.add("Origin")
-        response.headers["X-Request-ID"] = request.request_id
+        for name, value in request_id_headers(request.request_id,
+                                              "X-Correlation-ID" in request.headers):
+            response.headers[name] = value
+        if came_over_tls(request.scheme, request.headers.get("X-Forwarded-Proto"),
+                         self.trusted_proxies):
+            response.headers.setdefault(*HSTS)
 
 
 def with_prefixes(paths: tuple[str, ...]) -> frozenset[str]:

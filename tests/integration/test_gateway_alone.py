@@ -159,3 +159,23 @@ def test_after_the_drain_a_late_request_is_told_to_try_again(container_factory, 
     assert late.status_code == 503 and late.json()["code"] == "SERVICE_UNAVAILABLE"
     assert late.headers["Retry-After"] == "1" and late.headers["Connection"] == "close"
     assert services.posts.calls == []  # no service was asked
+
+
+def test_behind_a_trusted_tls_proxy_every_answer_carries_hsts(gateway, web_session):
+    """TRUST_PROXY=1 and the proxy's X-Forwarded-Proto: https, on the full path and on a
+    cache hit (answered from the environ) alike, with the correlation id echoed."""
+    services = gateway(TRUST_PROXY=1)
+    post = services.posts.add(str(uuid.uuid4()))
+    over_tls = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7",
+                "X-Correlation-ID": "trace-7"}
+    first = web_session.get(f"/posts/{post['id']}", headers=over_tls)
+    hit = web_session.get(f"/posts/{post['id']}", headers=over_tls)
+    assert (first.headers["X-Cache"], hit.headers["X-Cache"]) == ("MISS", "HIT")
+    for answer in (first, hit):
+        assert answer.headers["Strict-Transport-Security"] == \
+            "max-age=31536000; includeSubDomains"
+        assert answer.headers["X-Correlation-ID"] == answer.headers["X-Request-ID"] == \
+            "trace-7"
+        assert answer.headers["Cross-Origin-Resource-Policy"] == "same-origin"
+    plain = web_session.get(f"/posts/{post['id']}", headers={"X-Forwarded-Proto": "http"})
+    assert "Strict-Transport-Security" not in plain.headers

@@ -118,8 +118,32 @@ def test_error_bodies_carry_the_callers_request_id(api):
     assert assert_error(response, 401, "UNAUTHORIZED")["request_id"] == "abc-123"
 
 
+HELMET_HEADERS = {"Cross-Origin-Opener-Policy": "same-origin",
+                  "Cross-Origin-Resource-Policy": "same-origin", "Origin-Agent-Cluster": "?1",
+                  "X-DNS-Prefetch-Control": "off", "X-Permitted-Cross-Domain-Policies": "none",
+                  "X-XSS-Protection": "0", "X-Content-Type-Options": "nosniff",
+                  "Referrer-Policy": "no-referrer"}
+
+
 def test_responses_carry_security_headers(api):
     response = api.http.get("/health")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["Cache-Control"] == "no-store"
+    for path in ("/health", "/users/me", "/no-such-route", "/docs"):
+        headers = api.http.get(path).headers
+        assert {name: headers.get(name) for name in HELMET_HEADERS} == HELMET_HEADERS, path
+    # Plain HTTP, and no trusted proxy (TRUST_PROXY=0) to say otherwise: no HSTS.
+    spoofed = api.http.get("/health", headers={"X-Forwarded-Proto": "https"})
+    assert "Strict-Transport-Security" not in spoofed.headers
+
+
+def test_a_correlation_id_is_taken_as_the_request_id_and_echoed_under_its_name(api):
+    response = api.http.get("/users/me", headers={"X-Correlation-ID": "corr-42"})
+    assert assert_error(response, 401, "UNAUTHORIZED")["request_id"] == "corr-42"
+    assert response.headers["X-Correlation-ID"] == "corr-42"
+    assert response.headers["X-Request-ID"] == "corr-42"
+    both = api.http.get("/health", headers={"X-Correlation-ID": "c-1", "X-Request-ID": "r-1"})
+    assert both.headers["X-Request-ID"] == both.headers["X-Correlation-ID"] == "r-1"
+    plain = api.http.get("/health", headers={"X-Request-ID": "r-2"})
+    assert "X-Correlation-ID" not in plain.headers
