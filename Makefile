@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: bootstrap run test unit check gates hooks chaos bench cluster-test lint lock clean
+.PHONY: bootstrap run test unit check gates hooks chaos bench cluster-test admin lint lock clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -57,6 +57,11 @@ cluster-test:
 	@scripts/bootstrap.sh test
 	@CLUSTER_TEST=1 $(PY) -m pytest tests/cluster -s --timeout=1800 $(PYTEST_ARGS)
 	@! ip netns list 2>/dev/null | grep -q '^shopns-' || { echo "namespaces left behind"; exit 1; }
+
+# The first admin without the shell: make admin EMAIL=you@example.com (with make run up).
+admin:
+	@test -n "$(EMAIL)" || { echo "usage: make admin EMAIL=you@example.com"; exit 2; }
+	@$(PY) -m users.admin "$(EMAIL)"
 
 # The benchmark (not part of make test): see BENCHMARKS.md.
 bench:

@@ -72,6 +72,15 @@ class CredentialsSchema(Schema):
     password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
 
 
+class EmailSchema(Schema):
+    email = email_field(required=True)
+
+    @post_load
+    def normalise_email(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        data["email"] = data["email"].lower()  # as accounts store it
+        return data
+
+
 class RoleSchema(Schema):
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
 

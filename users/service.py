@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from contracts.users import (
     CredentialsSchema,
+    EmailSchema,
     NewUserSchema,
     PublicUserSchema,
     RoleSchema,
@@ -16,7 +17,7 @@ from contracts.users import (
 from shop import health
 from shop.database import Database, fetch_page
 from shop.entrypoints import rpc_method
-from shop.errors import Conflict, Forbidden, Unauthorized
+from shop.errors import Conflict, Forbidden, NotFound, Unauthorized
 from shop.idempotency import IdempotentAnswers, idempotent
 from shop.outbox import EventOutbox
 from shop.schemas import PageSchema, acts_for, is_admin, load, load_actor, utcnow
@@ -130,6 +131,15 @@ class UsersService(health.DatabaseHealth):
             raise Forbidden("You may delete only your own account.")
         self.db.session.delete(user)
         self.outbox.add(self.db.session, "user_deleted", {"id": user.id})
+
+    @rpc_method
+    def find_user(self, email: str) -> dict:
+        """Operator use (`make admin`, `nameko shell`): the account with this email."""
+        address = load(EmailSchema(), {"email": email})["email"]
+        user = self.db.session.scalar(select(User).where(User.email == address))
+        if user is None:
+            raise NotFound(f"No account has the email {address}.", {"email": address})
+        return UserSchema().dump(user)
 
     @rpc_method
     def set_role(self, user_id: str, role: str) -> dict:

@@ -213,3 +213,12 @@ def test_an_account_and_its_event_are_kept_together_or_not_at_all(service, monke
     assert events(service) == []  # no announcement of an account that does not exist
     assert new_user(service)["name"] == "ada"  # the name was never taken
     assert [event for event, _ in events(service)] == ["user_created"]
+
+
+def test_an_operator_finds_an_account_by_its_email_in_any_case(service):
+    ada = new_user(service, email="ada@example.com")
+    assert service.find_user("ADA@example.com") == ada
+    with pytest.raises(NotFound):
+        service.find_user("bob@example.com")
+    with pytest.raises(InvalidInput):
+        service.find_user("not an email")
