@@ -69,14 +69,22 @@ def came_over_tls(scheme: str, forwarded_proto: str | None, trusted_proxies: int
     return forwarded_proto.split(",")[0].strip().lower() == "https"
 
 
-def record(route: str, method: str, path: str, status: int, elapsed_ms: float) -> None:
-    """Metrics and the access log line of one answered request."""
+# Where the gateway notes, in a request's environ, the user its token named (the rate
+# limiter or the route's auth verified it): the access log line reads it back.
+USER_KEY = "shop.user_id"
+
+
+def record(route: str, method: str, path: str, status: int, elapsed_ms: float,
+           client: str = "-", user: str | None = None) -> None:
+    """Metrics and the access log line of one answered request: client is the caller's
+    address (as TRUST_PROXY reads it), user the id its token named, if any."""
     metrics.observe_request(route, method, status, elapsed_ms / 1000)
     if status == 429:
         metrics.RATE_LIMITED.labels(route).inc()
-    log.info("%s %s %s %.1f ms", method, path, status, elapsed_ms,
-             extra={"duration_ms": round(elapsed_ms, 2), "method": method, "path": path,
-                    "status": status})
+    log.info("%s %s %s %.1f ms client=%s user=%s", method, path, status, elapsed_ms, client,
+             user or "-", extra={"duration_ms": round(elapsed_ms, 2), "method": method,
+                                 "path": path, "status": status, "client": client,
+                                 "user_id": user})
 
 
 def route_template(rule: str) -> str:

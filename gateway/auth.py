@@ -28,6 +28,7 @@ from nameko.extensions import DependencyProvider
 from redis import Redis, RedisError
 from werkzeug.wrappers import Request
 
+from gateway.access import USER_KEY
 from gateway.raw import AnyRequest
 from shop.errors import Unauthorized
 from shop.tokens import Tokens
@@ -192,4 +193,6 @@ def viewer_from_request(request: Request, accounts: Accounts) -> dict[str, Any] 
     token = bearer_token(request)
     if token is None:
         return None
-    return accounts.actor(accounts.tokens.verify(token))
+    claims = accounts.tokens.verify(token)
+    request.environ[USER_KEY] = str(claims["sub"])  # for the access log line
+    return accounts.actor(claims)

@@ -23,6 +23,7 @@ from gateway import metrics
 from gateway.access import (
     HSTS,
     SECURITY_HEADERS,
+    USER_KEY,
     accepted_request_id,
     came_over_tls,
     record,
@@ -31,7 +32,7 @@ from gateway.access import (
 )
 from gateway.cache import ListingEntry, etag_of
 from gateway.cors import CorsPolicy
-from gateway.limits import Verdict
+from gateway.limits import Verdict, client_ip
 from gateway.raw import AnyRequest, RawRequest
 from shop.context import bind_request_id
 
@@ -102,8 +103,8 @@ class HitPath:
         rule = match[0].rule
         route = self.routes.get(rule) or self.routes.setdefault(rule, route_template(rule))
         metrics.observe_cache(kind, "hit")
-        record(route, "GET", request.path, int(status[:3]),
-               (time.monotonic() - started) * 1000)
+        record(route, "GET", request.path, int(status[:3]), (time.monotonic() - started) * 1000,
+               client_ip(request, self.app.trusted_proxies), environ.get(USER_KEY))
         bind_request_id(None)
         start_response(status, headers)  # last: whatever fails before, the full path answers
         return body, None

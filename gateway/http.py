@@ -25,6 +25,7 @@ from gateway.access import (
     API_PREFIX,
     HSTS,
     SECURITY_HEADERS,
+    USER_KEY,
     accepted_request_id,
     came_over_tls,
     record,
@@ -41,7 +42,7 @@ from gateway.errors import (
     response_for_exception,
 )
 from gateway.hits import MATCH_KEY, Counted, HitPath, StartResponse
-from gateway.limits import RateLimiter
+from gateway.limits import RateLimiter, client_ip
 from gateway.raw import AnyRequest
 from gateway.redis import Redis, RoundTrips
 from gateway.settings import GatewaySettings
@@ -163,7 +164,8 @@ class GatewayWsgiApp:
         self.add_common_headers(request, response)
         elapsed_ms = (time.monotonic() - started) * 1000
         route = self.route_of(request)
-        record(route, request.method, request.path, response.status_code, elapsed_ms)
+        record(route, request.method, request.path, response.status_code, elapsed_ms,
+               client_ip(request, self.trusted_proxies), request.environ.get(USER_KEY))
         bind_request_id(None)
         body: Iterable[bytes] = response(environ, start_response)
         return body

@@ -15,6 +15,7 @@ from typing import Any
 from nameko.exceptions import ConfigurationError
 from redis import RedisError
 
+from gateway.access import USER_KEY
 from gateway.auth import bearer_token
 from gateway.cache import ListingEntry
 from gateway.raw import AnyRequest
@@ -122,7 +123,9 @@ class RateLimiter:
         try:
             token = bearer_token(request)
             if token is not None:
-                return "user:" + str(tokens.verify(token)["sub"])
+                user_id = str(tokens.verify(token)["sub"])
+                request.environ[USER_KEY] = user_id  # for the access log line
+                return "user:" + user_id
         except Unauthorized:
             pass  # limited by address; the route itself answers 401
         return "ip:" + self.client_ip(request)

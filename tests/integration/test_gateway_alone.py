@@ -179,3 +179,19 @@ def test_behind_a_trusted_tls_proxy_every_answer_carries_hsts(gateway, web_sessi
         assert answer.headers["Cross-Origin-Resource-Policy"] == "same-origin"
     plain = web_session.get(f"/posts/{post['id']}", headers={"X-Forwarded-Proto": "http"})
     assert "Strict-Transport-Security" not in plain.headers
+
+
+def test_the_access_log_names_the_client_and_the_user(gateway, web_session, caplog):
+    """The address a trusted proxy saw and the user the token named, on the full path
+    and on a cache hit; an anonymous caller is logged by address alone."""
+    services = gateway(TRUST_PROXY=1)
+    post = services.posts.add(str(uuid.uuid4()))
+    caplog.set_level("INFO", logger="gateway.access")
+    via_proxy = {**bearer("user-7"), "X-Forwarded-For": "203.0.113.7"}
+    answers = [web_session.get(f"/posts/{post['id']}", headers=via_proxy) for _ in range(2)]
+    assert [answer.headers["X-Cache"] for answer in answers] == ["MISS", "HIT"]
+    assert web_session.get(f"/posts/{post['id']}").status_code == 200
+    lines = [record for record in caplog.records if record.name == "gateway.access"]
+    assert [(line.client, line.user_id) for line in lines] == [
+        ("203.0.113.7", "user-7"), ("203.0.113.7", "user-7"), ("127.0.0.1", None)]
+    assert lines[0].getMessage().endswith("client=203.0.113.7 user=user-7")
