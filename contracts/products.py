@@ -14,10 +14,19 @@ from marshmallow import (
 )
 
 from shop.money import Cents, Money
-from shop.schemas import ChangesSchema, PageSchema, UtcDateTime, WholeNumber, not_blank
+from shop.schemas import (
+    ChangesSchema,
+    OneOfSchema,
+    PageSchema,
+    UtcDateTime,
+    WholeNumber,
+    not_blank,
+)
 
 # Of one product in one order: its lines are merged, 50 lines of at most 1000 each.
 MAX_QUANTITY = 50_000
+STOCK_RANGE = validate.Range(min=0, max=1_000_000_000)
+DELTA_RANGE = validate.Range(min=-1_000_000, max=1_000_000)
 SORTS = {"price", "-price", "name", "-created_at"}
 
 
@@ -38,8 +47,7 @@ class NewProductSchema(Schema):
     description = description_field(load_default="")
     price = Money(required=True)
     category = category_field(required=True)
-    stock = WholeNumber(load_default=0, strict=True,
-                        validate=validate.Range(min=0, max=1_000_000_000))
+    stock = WholeNumber(load_default=0, strict=True, validate=STOCK_RANGE)
 
 
 class ProductChangesSchema(ChangesSchema):
@@ -60,8 +68,16 @@ class ProductQuerySchema(PageSchema):
 
 
 class StockChangeSchema(Schema):
-    delta = WholeNumber(required=True, strict=True,
-                        validate=validate.Range(min=-1_000_000, max=1_000_000))
+    delta = WholeNumber(required=True, strict=True, validate=DELTA_RANGE)
+
+
+class StockSettingSchema(OneOfSchema):
+    """PATCH /products/{id}/stock: add `delta` units (negative to write off), or set the
+    `stock` outright."""
+
+    EXACTLY_ONE = "Give either delta (units to add or remove) or stock (the new count)."
+    delta = WholeNumber(strict=True, validate=DELTA_RANGE)
+    stock = WholeNumber(strict=True, validate=STOCK_RANGE)
 
 
 class WantedItemSchema(Schema):

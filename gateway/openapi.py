@@ -33,11 +33,12 @@ from contracts.products import (
     ProductChangesSchema,
     ProductQuerySchema,
     ProductSchema,
+    StockSettingSchema,
 )
 from contracts.users import CredentialsSchema, NewUserSchema, UserChangesSchema, UserSchema
 from shop.money import Cents, Money
 from shop.schemas import IDEMPOTENCY_KEY as KEY_RULE
-from shop.schemas import STORABLE, ChangesSchema, PageSchema
+from shop.schemas import STORABLE, ChangesSchema, OneOfSchema, PageSchema
 
 
 class ErrorSchema(Schema):
@@ -122,6 +123,8 @@ class ContractConverter(OpenAPIConverter):
             schema)
         if isinstance(resolve_schema_instance(schema), ChangesSchema):
             described["minProperties"] = 1
+        if isinstance(resolve_schema_instance(schema), OneOfSchema):
+            described["minProperties"] = described["maxProperties"] = 1
         return described
 
 
@@ -223,6 +226,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("PATCH", "/products/{product_id}"): Operation(
         "update_product", "Change a product (admin)", "products", (200, ProductSchema),
         ProductChangesSchema, errors=(400, 401, 403, 404), signed_in=True),
+    ("PATCH", "/products/{product_id}/stock"): Operation(
+        "set_stock", "Add to, write off or set a product's stock (admin; audited)",
+        "products", (200, ProductSchema), StockSettingSchema,
+        errors=(400, 401, 403, 404, 409), signed_in=True),
     ("DELETE", "/products/{product_id}"): Operation(
         "delete_product", "Remove a product (admin; deactivated if ordered)", "products",
         (204, None), errors=(401, 403, 404), signed_in=True),

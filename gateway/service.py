@@ -207,6 +207,13 @@ class GatewayService(ShopService):
         self._invalidate_now("product", product["id"])
         return 200, replayed, product
 
+    @route("PATCH", "/products/<string:product_id>/stock")
+    def set_stock(self, request: Request, product_id: str) -> Reply:
+        product, replayed = self._write(request, self.rpc.products.set_stock, product_id,
+                                        json_body(request), actor=self._actor(request))
+        self._invalidate_now("product", product["id"])
+        return 200, replayed, product
+
     @route("DELETE", "/products/<string:product_id>")
     def delete_product(self, request: Request, product_id: str) -> Reply:
         _, replayed = self._write(request, self.rpc.products.delete_product, product_id,

@@ -13,6 +13,7 @@ from contracts.products import (
     ProductQuerySchema,
     ProductSchema,
     StockChangeSchema,
+    StockSettingSchema,
     StockTakeSchema,
 )
 from products import stock
@@ -144,16 +145,39 @@ class ProductsService(health.DatabaseHealth):
         self._require_admin(actor)
         product = self._get(product_id)
         delta = load(StockChangeSchema(), {"delta": delta})["delta"]
-        after = self.db.session.scalar(
-            update(Product).where(Product.id == product.id, Product.stock + delta >= 0)
-            .values(stock=Product.stock + delta).returning(Product.stock))
-        if after is None:
-            self.db.session.rollback()
-            raise Conflict("Stock cannot go below zero.", {"delta": [f"Stock is {product.stock}."]})
-        self._announce(self.db.session,
-                       [stock.StockChange(product.id, product.name, after - delta, after)])
+        self._change_stock(product, delta, None, actor)
         self.db.session.commit()
         return ProductSchema().dump(product)
+
+    @rpc_method
+    @idempotent
+    def set_stock(self, product_id: str, change: dict, actor: dict) -> dict:
+        """Admin stock keeping (PATCH /products/{id}/stock): change is {"delta": units to
+        add, negative to write off} or {"stock": the new count}. Audited by a
+        stock_adjusted event naming the admin; Conflict if stock would go below zero."""
+        self._require_admin(actor)
+        product = self._get(product_id)
+        fields = load(StockSettingSchema(), change)
+        self._change_stock(product, fields.get("delta"), fields.get("stock"), actor)
+        return ProductSchema().dump(product)
+
+    def _change_stock(self, product: Product, delta: int | None, count: int | None,
+                      actor: dict) -> None:  # exactly one of delta and count
+        """Stock + delta (if that stays at or above zero), or stock set to count, under the
+        row's lock (PostgreSQL; SQLite's write lock): a sale meanwhile is neither lost nor
+        doubled, and the event's `before` is exact."""
+        session = self.db.session
+        before = session.scalar(
+            select(Product.stock).where(Product.id == product.id).with_for_update())
+        after: int = before + delta if delta is not None else int(count or 0)
+        if after < 0:
+            session.rollback()
+            raise Conflict("Stock cannot go below zero.", {"delta": [f"Stock is {before}."]})
+        session.execute(update(Product).where(Product.id == product.id).values(stock=after))
+        session.refresh(product)
+        self._announce(session, [stock.StockChange(product.id, product.name, before, after)])
+        self.outbox.add(session, "stock_adjusted", {
+            "product_id": product.id, "before": before, "after": after, "by": actor.get("id")})
 
     # --- stock for orders ----------------------------------------------------------
 

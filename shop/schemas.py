@@ -121,6 +121,18 @@ class ChangesSchema(Schema):
             raise ValidationError(self.EMPTY)
 
 
+class OneOfSchema(Schema):
+    """A body of exactly one of its fields (the OpenAPI document says minProperties and
+    maxProperties 1 for every subclass)."""
+
+    EXACTLY_ONE = "Give exactly one of the fields."
+
+    @validates_schema
+    def exactly_one(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if len(data) != 1:
+            raise ValidationError(self.EXACTLY_ONE)
+
+
 class PageSchema(Schema):
     page = WholeNumber(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     limit = WholeNumber(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))

@@ -214,3 +214,29 @@ def test_a_product_taken_off_sale_can_be_put_back(service):
         service.get_product(lamp["id"])
     service.update_product(lamp["id"], {"is_active": True}, actor=ADMIN)
     assert service.get_product(lamp["id"])["id"] == lamp["id"]
+
+
+def test_an_admin_adds_writes_off_or_sets_stock_and_each_change_is_audited(service):
+    lamp = new_product(service, stock=2)
+    keeper = {"id": "7d9c3c5e-1f0a-4a4e-9a55-1f1f1f1f1f1f", "role": "admin"}
+    assert service.set_stock(lamp["id"], {"delta": 5}, actor=keeper)["stock"] == 7
+    assert service.set_stock(lamp["id"], {"delta": -3}, actor=keeper)["stock"] == 4
+    assert service.set_stock(lamp["id"], {"stock": 12}, actor=keeper)["stock"] == 12
+    assert [(e["before"], e["after"], e["by"]) for e in events(service, "stock_adjusted")] == [
+        (2, 7, keeper["id"]), (7, 4, keeper["id"]), (4, 12, keeper["id"])]
+    assert events(service, "product_updated")[-1] == {
+        "id": lamp["id"], "changed": ["stock"], "stock": 12, "stock_before": 4}
+
+
+def test_stock_keeping_is_refused_below_zero_for_users_and_for_bad_bodies(service):
+    lamp = new_product(service, stock=2)
+    with pytest.raises(Conflict):
+        service.set_stock(lamp["id"], {"delta": -3}, actor=ADMIN)
+    with pytest.raises(Forbidden):
+        service.set_stock(lamp["id"], {"stock": 9}, actor={"id": "u", "role": "user"})
+    for body in ({}, {"delta": 1, "stock": 1}, {"stock": -1}, {"delta": 1.5},
+                 {"count": 3}, {"stock": "9"}):
+        with pytest.raises(InvalidInput):
+            service.set_stock(lamp["id"], body, actor=ADMIN)
+    assert service.get_product(lamp["id"])["stock"] == 2
+    assert events(service, "stock_adjusted") == []
