@@ -12,6 +12,9 @@ import re
 from gateway import metrics
 
 API_PREFIX = "/api/v1"
+# Every route is also served under these, longest first: /api/v1 (ours), and /api for
+# clients written for the systems this one replaces.
+API_PREFIXES = (API_PREFIX, "/api")
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 CONVERTER = re.compile(r"<(?:[^:>]+:)?([^>]+)>")
 SECURITY_HEADERS = {
@@ -89,6 +92,9 @@ def record(route: str, method: str, path: str, status: int, elapsed_ms: float,
 
 def route_template(rule: str) -> str:
     """'/api/v1/users/<string:user_id>' -> '/users/{user_id}': one name per route."""
-    if rule.startswith(API_PREFIX + "/"):
-        rule = rule[len(API_PREFIX):]
-    return CONVERTER.sub(r"{\1}", rule)
+    return CONVERTER.sub(r"{\1}", rule[len(prefix_of(rule)):])
+
+
+def prefix_of(path: str) -> str:
+    """The API prefix a path came under ("" for none)."""
+    return next((prefix for prefix in API_PREFIXES if path.startswith(prefix + "/")), "")

@@ -1,7 +1,8 @@
 """The gateway's HTTP layer: nameko's web server and @http entrypoint, made to speak JSON.
 
 Every response, from a route or from routing itself (404, 405, 413), is JSON and carries
-the request id and the security headers. Every route is also served under /api/v1.
+the request id and the security headers. Every route is also served under /api/v1 and
+/api.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from werkzeug.routing import Map, MapAdapter, Rule
 from werkzeug.wrappers import Request, Response
 
 from gateway.access import (
-    API_PREFIX,
+    API_PREFIXES,
     HSTS,
     SECURITY_HEADERS,
     USER_KEY,
@@ -53,9 +54,9 @@ from shop.tokens import Tokens, TokenService
 
 SIGN_IN_PATHS = ("/signin", "/users")  # POST to these also counts against the sign-in limit
 log = logging.getLogger(__name__)
-HEALTH_PATHS = frozenset(("/health", API_PREFIX + "/health"))
-UNLIMITED_PATHS = frozenset(("/health", "/health/services", "/metrics", API_PREFIX + "/health",
-                             API_PREFIX + "/health/services", API_PREFIX + "/metrics"))
+HEALTH_PATHS = frozenset(("/health", *(prefix + "/health" for prefix in API_PREFIXES)))
+UNLIMITED_PATHS = frozenset(path for bare in ("/health", "/health/services", "/metrics")
+                            for path in (bare, *(prefix + bare for prefix in API_PREFIXES)))
 
 # What a route returns: a JSON-able payload, (status, payload), (status, headers,
 # payload), or a Response.
@@ -82,7 +83,7 @@ class GatewayWebServer(WebServer):
     def make_url_map(self) -> Map:
         url_map = Map()
         for provider in registered_providers(self):
-            for prefix in ("", API_PREFIX):
+            for prefix in ("", *API_PREFIXES):
                 url_map.add(Rule(prefix + provider.url, methods=provider.method.split(","),
                                  endpoint=provider))
         return url_map
@@ -299,7 +300,8 @@ class GatewayWsgiApp:
 
 
 def with_prefixes(paths: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(path for bare in paths for path in (bare, API_PREFIX + bare))
+    return frozenset(path for bare in paths
+                     for path in (bare, *(prefix + bare for prefix in API_PREFIXES)))
 
 
 def route_of_rule(rule: Rule) -> Route:

@@ -295,9 +295,9 @@ def openapi_document() -> dict[str, Any]:
     """The document served at /openapi.json (built once per process)."""
     plugin = ContractPlugin()
     spec = APISpec(title="nameko-shop", version=shop.__version__, openapi_version="3.1.0",
-                   plugins=[plugin], servers=[{"url": "/"}, {"url": "/api/v1"}],
+                   plugins=[plugin], servers=[{"url": "/"}, {"url": "/api/v1"}, {"url": "/api"}],
                    info={"description": "The nameko-shop HTTP API. Every route is also "
-                                        "served under /api/v1."})
+                                        "served under /api/v1 and /api."})
     plugin.map_to_openapi_type(Money, fields.String)  # type: ignore[no-untyped-call]
     plugin.map_to_openapi_type(Cents, fields.String)  # type: ignore[no-untyped-call]
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer",

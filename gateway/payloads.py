@@ -8,7 +8,7 @@ from typing import Any
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request
 
-from gateway.access import API_PREFIX
+from gateway.access import prefix_of
 from gateway.errors import MalformedJson, UnsupportedMediaType
 from shop.errors import InvalidInput
 
@@ -44,9 +44,8 @@ def bounded_body(request: Request) -> bytes:
 
 
 def location(request: Request, path: str) -> dict[str, Any]:
-    """A Location header for path, under /api/v1 when the request came that way."""
-    prefix = API_PREFIX if request.path.startswith(API_PREFIX + "/") else ""
-    return {"Location": prefix + path}
+    """A Location header for path, under the prefix the request came by (/api/v1, /api)."""
+    return {"Location": prefix_of(request.path) + path}
 
 
 def replayed_header(replayed: bool) -> dict[str, str]:

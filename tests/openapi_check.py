@@ -5,7 +5,7 @@ from functools import cache
 
 from jsonschema import Draft202012Validator
 
-from gateway.access import API_PREFIX
+from gateway.access import prefix_of
 from gateway.openapi import openapi_document
 
 
@@ -18,8 +18,7 @@ def _templates() -> list[tuple[re.Pattern, str]]:
 
 
 def template_of(path: str) -> str | None:
-    if path.startswith(API_PREFIX + "/"):
-        path = path[len(API_PREFIX):]
+    path = path[len(prefix_of(path)):]
     return next((template for pattern, template in _templates() if pattern.match(path)), None)
 
 

@@ -4,6 +4,7 @@ import json
 
 from werkzeug.wrappers import Response
 
+from gateway.access import prefix_of, route_template
 from gateway.http import Route, with_prefixes
 
 
@@ -30,6 +31,15 @@ def test_a_response_is_passed_on_as_it_is():
     assert route().response_from_result(own) is own
 
 
-def test_every_path_is_also_under_the_versioned_prefix():
+def test_every_path_is_also_under_the_api_prefixes():
     assert with_prefixes(("/signin", "/users")) == frozenset(
-        {"/signin", "/users", "/api/v1/signin", "/api/v1/users"})
+        {"/signin", "/users", "/api/v1/signin", "/api/v1/users", "/api/signin", "/api/users"})
+
+
+def test_a_route_has_one_name_under_every_prefix():
+    for rule in ("/users/<string:user_id>", "/api/v1/users/<string:user_id>",
+                 "/api/users/<string:user_id>"):
+        assert route_template(rule) == "/users/{user_id}"
+    assert prefix_of("/api/v1/orders/1/details") == "/api/v1"
+    assert prefix_of("/api/orders/1/details") == "/api"
+    assert prefix_of("/apis/orders") == prefix_of("/orders") == ""
