@@ -95,6 +95,12 @@ def route_template(rule: str) -> str:
     return CONVERTER.sub(r"{\1}", rule[len(prefix_of(rule)):])
 
 
+def with_prefixes(paths: tuple[str, ...]) -> frozenset[str]:
+    """The paths as served: bare and under every API prefix."""
+    return frozenset(path for bare in paths
+                     for path in (bare, *(prefix + bare for prefix in API_PREFIXES)))
+
+
 def prefix_of(path: str) -> str:
     """The API prefix a path came under ("" for none)."""
     return next((prefix for prefix in API_PREFIXES if path.startswith(prefix + "/")), "")

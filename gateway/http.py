@@ -32,6 +32,7 @@ from gateway.access import (
     record,
     request_id_headers,
     route_template,
+    with_prefixes,
 )
 from gateway.cache import ListingEntry, canonical_id, entry_key, listing_entry, read_entry
 from gateway.cors import CorsPolicy
@@ -54,9 +55,8 @@ from shop.tokens import Tokens, TokenService
 
 SIGN_IN_PATHS = ("/signin", "/users")  # POST to these also counts against the sign-in limit
 log = logging.getLogger(__name__)
-HEALTH_PATHS = frozenset(("/health", *(prefix + "/health" for prefix in API_PREFIXES)))
-UNLIMITED_PATHS = frozenset(path for bare in ("/health", "/health/services", "/metrics")
-                            for path in (bare, *(prefix + bare for prefix in API_PREFIXES)))
+HEALTH_PATHS = with_prefixes(("/health",))
+UNLIMITED_PATHS = with_prefixes(("/health", "/health/services", "/metrics"))
 
 # What a route returns: a JSON-able payload, (status, payload), (status, headers,
 # payload), or a Response.
@@ -297,11 +297,6 @@ class GatewayWsgiApp:
         if came_over_tls(request.scheme, request.headers.get("X-Forwarded-Proto"),
                          self.trusted_proxies):
             response.headers.setdefault(*HSTS)
-
-
-def with_prefixes(paths: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(path for bare in paths
-                     for path in (bare, *(prefix + bare for prefix in API_PREFIXES)))
 
 
 def route_of_rule(rule: Rule) -> Route:

@@ -4,8 +4,8 @@ import json
 
 from werkzeug.wrappers import Response
 
-from gateway.access import prefix_of, route_template
-from gateway.http import Route, with_prefixes
+from gateway.access import prefix_of, route_template, with_prefixes
+from gateway.http import Route
 
 
 def route():
