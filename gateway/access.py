@@ -10,6 +10,7 @@ import os
 import re
 
 from gateway import metrics
+from shop import tracing
 
 API_PREFIX = "/api/v1"
 # Every route is also served under these, longest first: /api/v1 (ours), and /api for
@@ -82,6 +83,7 @@ def record(route: str, method: str, path: str, status: int, elapsed_ms: float,
     """Metrics and the access log line of one answered request: client is the caller's
     address (as TRUST_PROXY reads it), user the id its token named, if any."""
     metrics.observe_request(route, method, status, elapsed_ms / 1000)
+    tracing.http_answered(route, method, status, client, user)
     if status == 429:
         metrics.RATE_LIMITED.labels(route).inc()
     log.info("%s %s %s %.1f ms client=%s user=%s", method, path, status, elapsed_ms, client,

@@ -17,6 +17,7 @@ from eventlet import wsgi
 from nameko.containers import ServiceContainer
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import HttpOnlyProtocol, WebServer
+from opentelemetry import trace
 from redis import RedisError
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.routing import Map, MapAdapter, Rule
@@ -48,6 +49,7 @@ from gateway.limits import RateLimiter, client_ip
 from gateway.raw import AnyRequest
 from gateway.redis import Redis, RoundTrips
 from gateway.settings import GatewaySettings
+from shop import tracing
 from shop.context import REQUEST_ID_KEY, bind_request_id
 from shop.nameko_internals import registered_providers
 from shop.settings import settings_of
@@ -102,7 +104,10 @@ class GatewayWebServer(WebServer):
         return self.wsgi_server
 
     def context_data_from_headers(self, request: GatewayRequest) -> dict[str, Any]:
-        return {REQUEST_ID_KEY: request.request_id}
+        data = {REQUEST_ID_KEY: request.request_id}
+        if self.tracer is not None:  # the route's worker: a child of the request's span
+            tracing.carry(data, "", trace.get_current_span())
+        return data
 
     def setup(self) -> None:
         """Reads the settings, so that a bad one stops the gateway before it listens."""
@@ -111,6 +116,7 @@ class GatewayWebServer(WebServer):
         self.cors = CorsPolicy.of(self.settings.cors_origins,
                                   self.settings.cors_allow_credentials)
         self.drain = Drain(self.settings.shutdown_drain_seconds, self.stop_keeping_alive)
+        self.tracer = tracing.tracer_for(self.container.service_name)
 
     def stop_keeping_alive(self) -> None:
         """Every answer from now on closes its connection (eventlet says so itself)."""
@@ -136,8 +142,18 @@ class GatewayWsgiApp:
         self.tokens: Tokens | None = token_service.tokens if token_service else None
         self.hits = HitPath(self)
         self.drain = server.drain
+        self.tracer = server.tracer
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if self.tracer is None:
+            return self.answer(environ, start_response)
+        span, token = tracing.http_span(self.tracer, environ)
+        try:
+            return self.answer(environ, start_response)
+        finally:
+            tracing.http_done(span, token)
+
+    def answer(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.monotonic()
         counted: Counted | None = None
         if self.cache_enabled and environ["REQUEST_METHOD"] == "GET" \

@@ -24,6 +24,7 @@ from shop import health
 from shop.database import Database, fetch_page, insert_unless_present
 from shop.entrypoints import rpc_method
 from shop.idempotency import IdempotentAnswers, idempotent
+from shop.metrics import NOTIFICATION_DELIVERIES
 from shop.redelivery import event_handler
 from shop.schemas import load, load_author, no_such, utcnow
 from shop.settings import SettingsProvider
@@ -186,8 +187,10 @@ class NotificationsService(health.DatabaseHealth):
                 seconds=first_wait * 2 ** (attempts - 1))}
             log.warning("delivery of notification %s failed (attempt %d): %s",
                         notification_id, attempts, error)
+            NOTIFICATION_DELIVERIES.labels("failed").inc()
         else:
             outcome = {"delivered_at": utcnow()}
+            NOTIFICATION_DELIVERIES.labels("delivered").inc()
         with self.db.autocommit.connect() as connection:
             connection.execute(update(Notification).where(Notification.id == notification_id)
                                .values(delivery_attempts=attempts, **outcome))

@@ -30,7 +30,16 @@ from devstack.servers import (  # noqa: E402
     StackError,
     port_is_open,
 )
-from shop.roster import SERVICES, entry  # noqa: E402
+from shop.roster import BACKENDS, SERVICES, entry  # noqa: E402
+
+# `make run` serves each backend's metrics on a port of its own, from this one up in
+# roster order (users 9101 ... notifications 9105): deploy/observability/prometheus.yml.
+METRICS_BASE_PORT = int(os.environ.get("METRICS_BASE_PORT", "9101"))
+
+
+def metrics_port(name: str) -> str:
+    """The METRICS_PORT `make run` gives a service (the gateway serves its own at /metrics)."""
+    return str(METRICS_BASE_PORT + BACKENDS.index(name)) if name in BACKENDS else "0"
 
 
 def ensure_jwt_secret(settings: Settings) -> None:
@@ -74,7 +83,8 @@ def command_run(stack: Stack) -> int:
                    check=True)
     services = [
         stack.start_process(ManagedProcess(
-            name, service_command(name), settings.run_dir, env=env, prefix_output=True,
+            name, service_command(name), settings.run_dir,
+            env={**env, "METRICS_PORT": metrics_port(name)}, prefix_output=True,
             is_service=True))
         for name in available_services()
     ]

@@ -49,6 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
+from shop import tracing
 from shop.amqp import PERSISTENT, BrokerLink, make_message
 from shop.database import Database
 from shop.schemas import utcnow
@@ -85,9 +86,12 @@ def outbox_table(metadata: MetaData) -> Table:
 class Emitter:
     """A worker's `self.outbox`: events written with the change, in its transaction."""
 
-    def __init__(self, table: Table, headers: dict[str, Any]) -> None:
+    def __init__(self, table: Table, headers: dict[str, Any], service_name: str = "",
+                 header_prefix: str = "nameko") -> None:
         self.table = table
         self.headers = headers
+        self.service_name = service_name
+        self.header_prefix = header_prefix
         self.wrote = False
 
     def add(self, session: Session | Connection, event_type: str,
@@ -99,9 +103,16 @@ class Emitter:
         occurred_at = utcnow()
         event = {**payload, "event_id": event_id,
                  "occurred_at": occurred_at.isoformat() + "+00:00"}
+        headers = self.headers
+        span = tracing.producer_span(self.service_name, event_type)
+        if span is not None:  # the handlers' spans are this one's children
+            headers = dict(headers)
+            tracing.carry(headers, self.header_prefix, span)
+            span.set_attribute("shop.event_id", event_id)
+            span.end()
         session.execute(insert(self.table).values(
             event_id=event_id, event_type=event_type, payload=json.dumps(event),
-            headers=json.dumps(self.headers), occurred_at=occurred_at))
+            headers=json.dumps(headers), occurred_at=occurred_at))
         self.wrote = True
         return event_id
 
@@ -152,7 +163,8 @@ class EventOutbox(DependencyProvider, HeaderEncoder):
         """Nothing of its own to fail: unsent rows stay in the outbox."""
 
     def get_dependency(self, worker_ctx: WorkerContext) -> Emitter:
-        emitter = Emitter(self.table, self.get_message_headers(worker_ctx))
+        emitter = Emitter(self.table, self.get_message_headers(worker_ctx),
+                          worker_ctx.service_name, self.header_prefix)
         self.emitters[worker_ctx] = emitter
         return emitter
 

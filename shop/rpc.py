@@ -30,7 +30,9 @@ from nameko.exceptions import deserialize
 from nameko.extensions import DependencyProvider, SharedExtension
 from nameko.messaging import HeaderEncoder
 from nameko.rpc import Rpc, get_rpc_exchange
+from opentelemetry.trace import Span
 
+from shop import tracing
 from shop.amqp import TRANSIENT, BrokerLink, BrokerUnreachable, decode, make_message
 from shop.errors import ServiceTimeout, ServiceUnavailable
 from shop.settings import CallSettings, settings_of
@@ -225,15 +227,22 @@ class MethodProxy(HeaderEncoder):
 
     def call_async(self, *args: Any, **kwargs: Any) -> DeadlineReply:
         started = time.monotonic()
+        span = tracing.client_span(self.cluster._worker_ctx.service_name, self.service_name,
+                                   self.method_name)
         try:
-            reply = self._send(args, kwargs)
+            reply = self._send(args, kwargs, span)
         except Exception as error:
-            self.observed(started, error)
+            self.observed(started, error, span)
             raise
         reply.started = started
+        reply.span = span
         return reply
 
-    def observed(self, started: float, error: Exception | None) -> None:
+    def observed(self, started: float, error: Exception | None, span: Span | None) -> None:
+        if span is not None:
+            if error is not None:
+                tracing.failed(span, error)
+            span.end()
         if self.cluster.observe is not None:
             self.cluster.observe(self.service_name, self.method_name,
                                  time.monotonic() - started, error)
@@ -247,7 +256,8 @@ class MethodProxy(HeaderEncoder):
             return min(self.cluster.timeout, (float(inherited) - time.time()) * INHERITED_SHARE)
         return self.cluster.timeout
 
-    def _send(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> DeadlineReply:
+    def _send(self, args: tuple[Any, ...], kwargs: dict[str, Any],
+              span: Span | None) -> DeadlineReply:
         timeout = self._remaining_seconds()
         if timeout <= 0:
             raise ServiceTimeout(f"No time left to call the {self.service_name} service.",
@@ -255,6 +265,8 @@ class MethodProxy(HeaderEncoder):
         deadline = time.monotonic() + timeout
         headers = self.get_message_headers(self.cluster._worker_ctx)
         headers[f"{self.header_prefix}.{DEADLINE_KEY}"] = time.time() + timeout
+        if span is not None:  # the callee's span is this one's child, not its caller's
+            tracing.carry(headers, self.header_prefix, span)
         correlation_id, call = self.cluster._client.call(
             self.service_name, self.method_name, args, kwargs, headers, timeout)
         return DeadlineReply(self, call, correlation_id, deadline, timeout)
@@ -264,6 +276,7 @@ class DeadlineReply:
     """The answer to a call made with call_async."""
 
     started = 0.0
+    span: Span | None = None
 
     def __init__(self, proxy: MethodProxy, call: PendingCall, correlation_id: str,
                  deadline: float, timeout: float) -> None:
@@ -276,20 +289,22 @@ class DeadlineReply:
     def forget(self) -> None:
         """Stops waiting for the reply (for calls made only for their effect)."""
         self.proxy.cluster._client.forget(self.correlation_id)
+        if self.span is not None:  # its result is never asked for
+            self.span.end()
 
     def result(self) -> Any:
         try:
             result = self._result()
         except Exception as error:
-            self.proxy.observed(self.started, error)
+            self.proxy.observed(self.started, error, self.span)
             raise
-        self.proxy.observed(self.started, None)
+        self.proxy.observed(self.started, None, self.span)
         return result
 
     def _result(self) -> Any:
         body = self.call.wait(max(self.deadline - time.monotonic(), 0))
         if body is None:
-            self.forget()
+            self.proxy.cluster._client.forget(self.correlation_id)
             raise ServiceTimeout(
                 f"The {self.proxy.service_name} service did not answer in time.",
                 {"service": self.proxy.service_name, "method": self.proxy.method_name,

@@ -68,8 +68,10 @@ class Beta(ShopService):
 def test_each_workers_lines_name_its_own_service_in_a_process_of_several(
         configured, container_factory, tmp_path):
     stream = configured("json")
-    heartbeats = {"LIVENESS_DIR": str(tmp_path), "LIVENESS_SECONDS": 5}
-    containers = {service: container_factory(service, heartbeats) for service in (Alpha, Beta)}
+    # What ShopService's own dependencies read: heartbeats, and no metrics port.
+    base = {"LIVENESS_DIR": str(tmp_path), "LIVENESS_SECONDS": 5,
+            "METRICS_ADDRESS": "127.0.0.1", "METRICS_PORT": 0}
+    containers = {service: container_factory(service, base) for service in (Alpha, Beta)}
     for container in containers.values():
         container.start()
     for service in (Alpha, Beta, Alpha):

@@ -1,0 +1,90 @@
+"""Every service's own Prometheus metrics: its workers' durations and failures.
+
+The gateway serves them with its own at /metrics. A backend process serves them on
+METRICS_PORT (0, the default: not served), at /metrics of METRICS_ADDRESS's interface;
+`make run` gives each backend a port of its own, and deploy/observability/prometheus.yml
+scrapes them all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from nameko.containers import WorkerContext
+from nameko.events import EventHandler
+from nameko.extensions import DependencyProvider
+from nameko.rpc import Rpc
+from nameko.timer import Timer
+from prometheus_client import Counter, Histogram, start_http_server
+
+from shop.settings import Settings, at_least, settings_of
+
+if TYPE_CHECKING:
+    from _typeshed import ExcInfo
+
+log = logging.getLogger(__name__)
+
+WORKER_SECONDS = Histogram("shop_worker_duration_seconds",
+                           "Time a service's worker took: an RPC answered, an event handled.",
+                           ["service", "entrypoint", "kind"])
+WORKER_FAILURES = Counter(
+    "shop_worker_failures", "Workers that raised an error their entrypoint does not expect "
+    "(a bug or an outage, not a refused request).", ["service", "entrypoint", "error"])
+NOTIFICATION_DELIVERIES = Counter(
+    "shop_notification_deliveries", "Notifications handed to the sender, by outcome.",
+    ["result"])
+
+_served: set[tuple[str, int]] = set()  # one server per address, whatever the services
+# Label children by their labels, made once: labels() takes a lock each time.
+_timers: dict[tuple[str, str, str], Histogram] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricsSettings(Settings):
+    metrics_address: str
+    metrics_port: int = dataclasses.field(metadata=at_least(0, 65535))
+
+
+def kind_of(worker_ctx: WorkerContext) -> str:
+    entrypoint = worker_ctx.entrypoint
+    if isinstance(entrypoint, Rpc):
+        return "rpc"
+    if isinstance(entrypoint, EventHandler):
+        return "event"
+    if isinstance(entrypoint, Timer):
+        return "timer"
+    return "http"
+
+
+class WorkerMetrics(DependencyProvider):
+    """Times every worker, counts unexpected failures, and serves /metrics on METRICS_PORT."""
+
+    def setup(self) -> None:
+        self.started: dict[WorkerContext, float] = {}
+        settings = settings_of(self.container, MetricsSettings)
+        address = (settings.metrics_address, settings.metrics_port)
+        if settings.metrics_port and address not in _served:
+            start_http_server(settings.metrics_port, settings.metrics_address)
+            _served.add(address)
+            log.info("metrics at http://%s:%d/metrics", *address)
+
+    def worker_setup(self, worker_ctx: WorkerContext) -> None:
+        self.started[worker_ctx] = time.monotonic()
+
+    def worker_result(self, worker_ctx: WorkerContext, result: object = None,
+                      exc_info: ExcInfo | None = None) -> None:
+        started = self.started.pop(worker_ctx, None)
+        service, entrypoint = worker_ctx.service_name, worker_ctx.entrypoint.method_name
+        if started is not None:
+            key = (service, entrypoint, kind_of(worker_ctx))
+            timer = _timers.get(key) or _timers.setdefault(key, WORKER_SECONDS.labels(*key))
+            timer.observe(time.monotonic() - started)
+        if exc_info is not None and not isinstance(
+                exc_info[1], worker_ctx.entrypoint.expected_exceptions or ()):
+            WORKER_FAILURES.labels(service, entrypoint, exc_info[0].__name__).inc()
+
+    def worker_teardown(self, worker_ctx: WorkerContext) -> None:
+        self.started.pop(worker_ctx, None)
