@@ -149,8 +149,10 @@ class RssSampler(threading.Thread):
 
 
 class Bench:
-    def __init__(self, smoke: bool, only: frozenset[str] = frozenset(), hold: bool = False):
+    def __init__(self, smoke: bool, only: frozenset[str] = frozenset(), hold: bool = False,
+                 tracing: bool = False):
         self.smoke = smoke
+        self.tracing = tracing  # the shop's processes trace every request (to a sink)
         self.hold = hold
         self.only = only  # scenario names to run besides the baselines; empty: all
         self.seconds = 1 if smoke else 10
@@ -203,6 +205,8 @@ class Bench:
         subprocess.run([sys.executable, "-m", "shop.migrate"], cwd=ROOT, check=True,
                        env={**os.environ, **self.env}, stdout=subprocess.DEVNULL)
         data = seed.seed(uris, small=self.smoke)
+        if self.tracing:
+            self.start_trace_sink()
         ports = {name: free_port()
                  for name in ("gateway", "nocache", "gateway2", "nocache2", "hello", "plain")}
         for service in BACKENDS:
@@ -256,6 +260,20 @@ class Bench:
         sampler.running = False
         return self.report(results, sampler.peak_mb)
 
+    def start_trace_sink(self) -> None:
+        """Every shop process started after this exports its spans to bench.otlp_sink."""
+        port = free_port()
+        self.span_count = self.run_dir / "spans-received"
+        self.span_count.unlink(missing_ok=True)
+        self.launch("otlp-sink", [sys.executable, "-m", "bench.otlp_sink", str(port),
+                                  str(self.span_count)])
+        self.env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{port}"
+
+    def spans_received(self) -> int | None:
+        if not self.tracing or not self.span_count.exists():
+            return None
+        return int(self.span_count.read_text() or 0)
+
     def wait_for_interrupt(self, url: dict, token: str, data: dict) -> dict:
         """--hold: the seeded stack stays up for profiling by hand until Ctrl-C."""
         (self.run_dir / "token").write_text(token)
@@ -306,6 +324,7 @@ class Bench:
                         for result in results],
             "peak_rss_mb": {name: round(mb, 1) for name, mb in peak_mb.items()},
             "targets": targets,
+            "tracing": self.tracing, "spans_received": self.spans_received(),
         }
         write_results(report)
         return report
@@ -357,6 +376,8 @@ def markdown(report: dict) -> str:
     lines += ["", "| target | measured | met |", "|---|---|---|"]
     lines += [f"| {name} | {measured(target)} | {'yes' if target['met'] else '**no**'} |"
               for name, target in report["targets"].items()]
+    if report.get("tracing"):
+        lines += ["", f"Tracing on: {report['spans_received']} spans received by the sink."]
     return "\n".join(lines) + "\n"
 
 
@@ -378,13 +399,17 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="seconds, tiny data")
     parser.add_argument("--only", default="",
                         help="comma-separated scenarios to run besides the baselines")
+    parser.add_argument("--tracing", action="store_true",
+                        help="the shop's processes trace every request, exporting over OTLP "
+                             "to a local sink (the cost of tracing)")
     parser.add_argument("--hold", action="store_true",
                         help="start and seed everything, then wait (for profiling by hand)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is missing: apt-get install wrk (make bench installs it)", file=sys.stderr)
         return 1
-    bench = Bench(args.smoke, frozenset(filter(None, args.only.split(","))), args.hold)
+    bench = Bench(args.smoke, frozenset(filter(None, args.only.split(","))), args.hold,
+                  args.tracing)
     try:
         report = bench.run()
     except StackError as error:

@@ -39,6 +39,7 @@ class Settings:
     run_dir: Path
     amqp_port: int
     management_port: int
+    rabbit_prometheus_port: int
     epmd_port: int
     dist_port: int
     redis_port: int
@@ -52,6 +53,7 @@ class Settings:
             run_dir=(ROOT / env.get("RUN_DIR", ".run")).resolve(),
             amqp_port=amqp_port,
             management_port=int(env.get("RABBIT_MANAGEMENT_PORT", "15672")),
+            rabbit_prometheus_port=int(env.get("RABBIT_PROMETHEUS_PORT", "15692")),
             epmd_port=int(env.get("EPMD_PORT", "4369")),
             dist_port=int(env.get("RABBIT_DIST_PORT", str(amqp_port + 20000))),
             redis_port=int(env.get("REDIS_PORT", "6379")),
@@ -202,9 +204,12 @@ class Stack:
             f"listeners.tcp.1 = 127.0.0.1:{settings.amqp_port}\n"
             f"management.tcp.ip = 127.0.0.1\n"
             f"management.tcp.port = {settings.management_port}\n"
+            # Queue depths for Prometheus (deploy/observability/prometheus.yml).
+            f"prometheus.tcp.ip = 127.0.0.1\n"
+            f"prometheus.tcp.port = {settings.rabbit_prometheus_port}\n"
         )
         plugins = base / "enabled_plugins"
-        plugins.write_text("[rabbitmq_management].\n")
+        plugins.write_text("[rabbitmq_management,rabbitmq_prometheus].\n")
         env = {
             "HOME": str(base),  # the Erlang cookie lives here, not in the user's home
             "RABBITMQ_NODENAME": f"nameko-shop-{settings.amqp_port}@localhost",

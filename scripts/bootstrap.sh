@@ -18,6 +18,10 @@ missing_packages() {
     command -v wrk >/dev/null 2>&1 || missing+=(wrk)
     # The services are tested through PgBouncer in transaction mode, as a cluster runs them.
     [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
+    # deploy/observability is checked by promtool and scraped by a real Prometheus.
+    command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+    # The Postman collection is run by newman, from the npm registry (clients/).
+    command -v npm >/dev/null 2>&1 || missing+=(npm)
   fi
   # Debian splits venv's pip bootstrap out of the interpreter.
   [ -x "$VENV/bin/python" ] || "$python" -c 'import ensurepip' 2>/dev/null \
@@ -90,6 +94,17 @@ install_tools() {
   touch "$stamp"
 }
 
+# newman, pinned by clients/package-lock.json, into clients/node_modules.
+install_newman() {
+  local stamp=clients/node_modules/.installed
+  if [ -f "$stamp" ] && [ "$stamp" -nt clients/package-lock.json ]; then
+    return 0
+  fi
+  echo "==> npm ci (newman, into clients/node_modules)"
+  npm ci --prefix clients --no-audit --no-fund --loglevel=error >/dev/null
+  touch "$stamp"
+}
+
 PURPOSE=${1:-run}  # run, or test (which also needs a browser)
 PYTHON_BIN=$(find_python)
 install_packages "$PYTHON_BIN" "$PURPOSE"
@@ -97,8 +112,11 @@ if [ "$PURPOSE" = test ]; then
   # Beside the main virtualenv, not after it: on a fresh clone each takes about a minute.
   install_tools "$PYTHON_BIN" &
   tools=$!
+  install_newman &
+  newman=$!
 fi
 install_venv "$PYTHON_BIN"
 if [ "$PURPOSE" = test ]; then
   wait "$tools"
+  wait "$newman"
 fi

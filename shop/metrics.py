@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import time
 from typing import TYPE_CHECKING
+from wsgiref.simple_server import WSGIServer
 
 from nameko.containers import WorkerContext
 from nameko.events import EventHandler
@@ -37,7 +38,8 @@ NOTIFICATION_DELIVERIES = Counter(
     "shop_notification_deliveries", "Notifications handed to the sender, by outcome.",
     ["result"])
 
-_served: set[tuple[str, int]] = set()  # one server per address, whatever the services
+# One server per address, shared by the services of a process; stopped with the last.
+_servers: dict[tuple[str, int], tuple[WSGIServer | None, set[object]]] = {}
 # Label children by their labels, made once: labels() takes a lock each time.
 _timers: dict[tuple[str, str, str], Histogram] = {}
 
@@ -65,11 +67,38 @@ class WorkerMetrics(DependencyProvider):
     def setup(self) -> None:
         self.started: dict[WorkerContext, float] = {}
         settings = settings_of(self.container, MetricsSettings)
-        address = (settings.metrics_address, settings.metrics_port)
-        if settings.metrics_port and address not in _served:
-            start_http_server(settings.metrics_port, settings.metrics_address)
-            _served.add(address)
-            log.info("metrics at http://%s:%d/metrics", *address)
+        self.address = (settings.metrics_address, settings.metrics_port)
+        if not settings.metrics_port:
+            return
+        served = _servers.get(self.address)
+        if served is not None:
+            served[1].add(self)
+            return
+        users: set[object] = {self}
+        # Starting the server's thread yields to the other services' setup: claimed first.
+        _servers[self.address] = (None, users)
+        try:
+            server, _ = start_http_server(settings.metrics_port, settings.metrics_address)
+        except BaseException:
+            del _servers[self.address]
+            raise
+        _servers[self.address] = (server, users)
+        log.info("metrics at http://%s:%d/metrics", *self.address)
+
+    def stop(self) -> None:
+        served = _servers.get(getattr(self, "address", None))  # type: ignore[arg-type]
+        if served is None:
+            return
+        server, users = served
+        users.discard(self)
+        if not users:
+            del _servers[self.address]
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+
+    def kill(self) -> None:
+        self.stop()
 
     def worker_setup(self, worker_ctx: WorkerContext) -> None:
         self.started[worker_ctx] = time.monotonic()
