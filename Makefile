@@ -20,7 +20,7 @@ COVERAGE_FLOOR ?= 90
 test:
 	@scripts/bootstrap.sh test
 	@$(MAKE) --no-print-directory gates
-	@$(PY) scripts/stack.py test -- --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR) \
+	@$(PY) scripts/stack.py test -- --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR) --durations=25 \
 	  $(PYTEST_ARGS)
 
 # The unit tests alone: no servers, seconds.
