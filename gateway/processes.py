@@ -110,7 +110,9 @@ class Launcher:
             self.signal_children()
         print(f"gateway: {self.count} processes, pids "
               + " ".join(str(child.pid) for child in self.children), flush=True)
-        while all(child.poll() is None for child in self.children):
+        # Until one exits, or a signal says stop: then the grace period runs from the
+        # signal, even if every process hangs in its stop.
+        while not self.stopping and all(child.poll() is None for child in self.children):
             time.sleep(POLL_SECONDS)
         if not self.stopping:
             ended = next(child for child in self.children if child.returncode is not None)

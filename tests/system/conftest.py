@@ -124,7 +124,8 @@ class PrivateServer:
         # Under the project, not /tmp: PostgreSQL runs as its own user and must reach it.
         self.run_dir = ROOT / ".run" / "private" / uuid.uuid4().hex[:12]
         ports = {name: str(find_free_port()) for name in (
-            "AMQP_PORT", "RABBIT_MANAGEMENT_PORT", "RABBIT_DIST_PORT", "POSTGRES_PORT")}
+            "AMQP_PORT", "RABBIT_MANAGEMENT_PORT", "RABBIT_DIST_PORT", "RABBIT_PROMETHEUS_PORT",
+            "POSTGRES_PORT")}
         self.stack = Stack(Settings.from_env({**os.environ, "RUN_DIR": str(self.run_dir),
                                               **ports}))
         self.settings = self.stack.settings
