@@ -23,6 +23,7 @@ LAUNCH = textwrap.dedent("""
 def test_a_signal_stops_the_launcher_even_when_every_process_ignores_it():
     launcher = subprocess.Popen([sys.executable, "-c", LAUNCH], stdout=subprocess.PIPE,
                                 text=True, cwd=os.getcwd())
+    assert launcher.stdout is not None
     try:
         assert "processes, pids" in launcher.stdout.readline()
         time.sleep(0.3)  # both started
