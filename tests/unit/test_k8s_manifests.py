@@ -180,7 +180,21 @@ def test_redis_has_three_sentinels_that_the_gateway_asks():
     assert config["REDIS_SENTINEL_MASTER"] == "mymaster"
 
 
-def test_only_the_gateway_takes_connections():
+def test_every_backend_serves_its_metrics_where_prometheus_is_told_to_look():
+    deployments = of_kind(rendered(), "Deployment")
+    for name in BACKENDS:
+        template = deployments[name]["spec"]["template"]
+        container = template["spec"]["containers"][0]
+        env = {item["name"]: item["value"] for item in container["env"]}
+        (port,) = [port for port in container["ports"] if port["name"] == "metrics"]
+        assert int(env["METRICS_PORT"]) == port["containerPort"] == int(
+            template["metadata"]["annotations"]["prometheus.io/port"]), name
+        assert env["METRICS_ADDRESS"] == "0.0.0.0"  # the pod's address, not its loopback
+    assert "METRICS_PORT" not in {item["name"] for item in deployments[GATEWAY]["spec"][
+        "template"]["spec"]["containers"][0].get("env", [])}  # its /metrics is a route
+
+
+def test_only_the_gateway_and_prometheus_take_connections():
     policies = of_kind(rendered(), "NetworkPolicy")
     closed = policies["nameko-shop-no-ingress"]["spec"]
     assert closed["podSelector"]["matchLabels"] == {"app.kubernetes.io/part-of": "nameko-shop"}
@@ -188,6 +202,12 @@ def test_only_the_gateway_takes_connections():
     opened = policies["gateway-http"]["spec"]
     assert opened["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": GATEWAY}
     assert opened["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+    scraped = policies["backend-metrics"]["spec"]
+    assert set(scraped["podSelector"]["matchExpressions"][0]["values"]) == set(BACKENDS)
+    assert scraped["ingress"] == [{
+        "from": [{"namespaceSelector": {"matchLabels": {
+            "kubernetes.io/metadata.name": "monitoring"}}}],
+        "ports": [{"port": "metrics", "protocol": "TCP"}]}]
     for deployment in of_kind(rendered(), "Deployment").values():
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert labels["app.kubernetes.io/part-of"] == "nameko-shop"
