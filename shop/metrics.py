@@ -64,6 +64,8 @@ def kind_of(worker_ctx: WorkerContext) -> str:
 class WorkerMetrics(DependencyProvider):
     """Times every worker, counts unexpected failures, and serves /metrics on METRICS_PORT."""
 
+    address: tuple[str, int] | None = None  # where it serves; None until set up
+
     def setup(self) -> None:
         self.started: dict[WorkerContext, float] = {}
         settings = settings_of(self.container, MetricsSettings)
@@ -86,13 +88,14 @@ class WorkerMetrics(DependencyProvider):
         log.info("metrics at http://%s:%d/metrics", *self.address)
 
     def stop(self) -> None:
-        served = _servers.get(getattr(self, "address", None))  # type: ignore[arg-type]
-        if served is None:
+        address = self.address
+        served = _servers.get(address) if address else None
+        if address is None or served is None:
             return
         server, users = served
         users.discard(self)
         if not users:
-            del _servers[self.address]
+            del _servers[address]
             if server is not None:
                 server.shutdown()
                 server.server_close()
