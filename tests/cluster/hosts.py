@@ -21,6 +21,7 @@ from devstack.processes import ManagedProcess, nameko_run
 from devstack.servers import RABBITMQ_SERVER, postgres_binary
 from shop.roster import BACKENDS, SERVICES, entry
 from tests.conftest import TEST_JWT_SECRET
+from tests.sentinel import replica_promotable
 
 HOSTS = {"rabbit1": 11, "rabbit2": 12, "rabbit3": 13,
          "redis1": 21, "redis2": 22, "redis3": 23,
@@ -197,7 +198,8 @@ class Cluster:
                               decode_responses=True, socket_timeout=2)
         def watched() -> bool:
             master: Any = watcher.sentinel_master("mymaster")
-            return int(master["num-other-sentinels"]) == 2 and int(master["num-slaves"]) == 1
+            return (int(master["num-other-sentinels"]) == 2
+                    and replica_promotable(watcher, "mymaster"))
 
         until(watched, 60, "three Sentinels watching a master and its replica")
 

@@ -14,6 +14,7 @@ import redis
 from nameko.testing.utils import find_free_port
 
 from tests.integration.test_redis_down import RedisProcess, start_redis, stop
+from tests.sentinel import replica_promotable
 
 MASTER_NAME = "shop-cache"
 
@@ -53,6 +54,8 @@ def sentinel_set(tmp_path):
     watcher = redis.Redis(port=sentinel_port, decode_responses=True)
     replica_client = redis.Redis(port=replica_port)
     assert wait_for(lambda: _answers(watcher) and _replica_linked(replica_client))
+    # A forced failover needs the Sentinel to know the replica, which takes a while longer.
+    assert wait_for(lambda: replica_promotable(watcher, MASTER_NAME), seconds=30)
     yield master, replica, sentinel_port, watcher
     watcher.close()
     replica_client.close()
