@@ -63,16 +63,6 @@ def request_id_headers(request_id: str, correlation_offered: bool) -> list[tuple
     return headers
 
 
-def came_over_tls(scheme: str, forwarded_proto: str | None, trusted_proxies: int) -> bool:
-    """Whether the client's request used TLS: our own scheme, or the scheme a trusted
-    proxy says it was (the first, client-facing one) in X-Forwarded-Proto."""
-    if scheme == "https":
-        return True
-    if not trusted_proxies or not forwarded_proto:
-        return False
-    return forwarded_proto.split(",")[0].strip().lower() == "https"
-
-
 # Where the gateway notes, in a request's environ, the user its token named (the rate
 # limiter or the route's auth verified it): the access log line reads it back.
 USER_KEY = "shop.user_id"
@@ -81,7 +71,7 @@ USER_KEY = "shop.user_id"
 def record(route: str, method: str, path: str, status: int, elapsed_ms: float,
            client: str = "-", user: str | None = None) -> None:
     """Metrics and the access log line of one answered request: client is the caller's
-    address (as TRUST_PROXY reads it), user the id its token named, if any."""
+    address (as TRUSTED_PROXIES lets it be read), user the id its token named, if any."""
     metrics.observe_request(route, method, status, elapsed_ms / 1000)
     tracing.http_answered(route, method, status, client, user)
     if status == 429:

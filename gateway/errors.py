@@ -37,15 +37,29 @@ class UnsupportedMediaType(ShopError):
     code = "UNSUPPORTED_MEDIA_TYPE"
 
 
+class BodyTooSlow(ShopError):
+    """The body did not arrive within HTTP_BODY_TIMEOUT_SECONDS."""
+
+    code = "REQUEST_TIMEOUT"
+
+
+class IncompleteBody(ShopError):
+    """The client stopped sending before the body's end (or sent a malformed chunk)."""
+
+    code = "INCOMPLETE_BODY"
+
+
 STATUS_BY_ERROR: dict[type[ShopError], int] = {
     InvalidInput: 400,
     MalformedJson: 400,
+    IncompleteBody: 400,
     Unauthorized: 401,
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
     InsufficientStock: 409,
     KeyInFlight: 409,
+    BodyTooSlow: 408,
     IdempotencyKeyReused: 422,
     UnsupportedMediaType: 415,
     ServiceUnavailable: 503,

@@ -25,14 +25,14 @@ from gateway.access import (
     SECURITY_HEADERS,
     USER_KEY,
     accepted_request_id,
-    came_over_tls,
     record,
     request_id_headers,
     route_template,
 )
 from gateway.cache import ListingEntry, etag_of
 from gateway.cors import CorsPolicy
-from gateway.limits import Verdict, client_ip
+from gateway.limits import Verdict
+from gateway.proxies import TrustedProxies
 from gateway.raw import AnyRequest, RawRequest
 from shop.context import bind_request_id
 
@@ -48,7 +48,7 @@ class FullPath(Protocol):
 
     url_map: Map
     cors: CorsPolicy
-    trusted_proxies: int
+    trusted_proxies: TrustedProxies
 
     def cache_entry(self, request: AnyRequest,
                     match: tuple[Rule, Mapping[str, Any]]) -> tuple[str, str | ListingEntry] | None:
@@ -104,7 +104,7 @@ class HitPath:
         route = self.routes.get(rule) or self.routes.setdefault(rule, route_template(rule))
         metrics.observe_cache(kind, "hit")
         record(route, "GET", request.path, int(status[:3]), (time.monotonic() - started) * 1000,
-               client_ip(request, self.app.trusted_proxies), environ.get(USER_KEY))
+               self.app.trusted_proxies.client(request), environ.get(USER_KEY))
         bind_request_id(None)
         start_response(status, headers)  # last: whatever fails before, the full path answers
         return body, None
@@ -128,7 +128,8 @@ class HitPath:
         headers += self.app.cors.response_headers(environ.get("HTTP_ORIGIN")).items()
         headers += [("Vary", "Origin"),
                     *request_id_headers(request_id, "HTTP_X_CORRELATION_ID" in environ)]
-        if came_over_tls(environ.get("wsgi.url_scheme", "http"),
-                         environ.get("HTTP_X_FORWARDED_PROTO"), self.app.trusted_proxies):
+        if self.app.trusted_proxies.came_over_tls(environ.get("wsgi.url_scheme", "http"),
+                                                  environ.get("REMOTE_ADDR"),
+                                                  environ.get("HTTP_X_FORWARDED_PROTO")):
             headers.append(HSTS)
         return status, headers, body

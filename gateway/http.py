@@ -16,7 +16,7 @@ from typing import Any, TypeVar, cast
 from eventlet import wsgi
 from nameko.containers import ServiceContainer
 from nameko.web.handlers import HttpRequestHandler
-from nameko.web.server import HttpOnlyProtocol, WebServer
+from nameko.web.server import WebServer
 from opentelemetry import trace
 from redis import RedisError
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
@@ -29,13 +29,20 @@ from gateway.access import (
     SECURITY_HEADERS,
     USER_KEY,
     accepted_request_id,
-    came_over_tls,
     record,
     request_id_headers,
     route_template,
     with_prefixes,
 )
 from gateway.cache import ListingEntry, canonical_id, entry_key, listing_entry, read_entry
+from gateway.connections import (
+    CLOSE_KEY,
+    BoundedProtocol,
+    BoundedServer,
+    ConnectionCounter,
+    accept_loop,
+    raise_open_files_limit,
+)
 from gateway.cors import CorsPolicy
 from gateway.drain import CLOSED, DRAINING, SERVING, Drain
 from gateway.errors import (
@@ -45,13 +52,16 @@ from gateway.errors import (
     response_for_exception,
 )
 from gateway.hits import MATCH_KEY, Counted, HitPath, StartResponse
-from gateway.limits import RateLimiter, client_ip
+from gateway.limits import RateLimiter
+from gateway.payloads import BODY_READ_KEY, declares_body, read_whole_body
+from gateway.proxies import TrustedProxies
 from gateway.raw import AnyRequest
 from gateway.redis import Redis, RoundTrips
 from gateway.settings import GatewaySettings
 from shop import tracing
 from shop.context import REQUEST_ID_KEY, bind_request_id
-from shop.nameko_internals import registered_providers
+from shop.errors import ShopError
+from shop.nameko_internals import listening_socket, registered_providers, still_accepting
 from shop.settings import settings_of
 from shop.tokens import Tokens, TokenService
 
@@ -94,14 +104,27 @@ class GatewayWebServer(WebServer):
         return GatewayWsgiApp(self)
 
     def get_wsgi_server(self, sock: socket.socket, wsgi_app: GatewayWsgiApp,
-                        protocol: type = HttpOnlyProtocol, debug: bool = False) -> wsgi.Server:
-        """nameko's server, minus eventlet's re-spelling of every response header's name
-        (ours are spelled right already; names are case-insensitive anyway), kept so
-        that the drain can end keep-alive."""
-        self.wsgi_server = wsgi.Server(sock, sock.getsockname(), wsgi_app, protocol=protocol,
-                                       debug=debug, log=logging.getLogger("nameko.web.server"),
-                                       capitalize_response_headers=False)
+                        protocol: type = BoundedProtocol, debug: bool = False) -> wsgi.Server:
+        """nameko's server with the connection bounds, minus eventlet's re-spelling of
+        every response header's name (ours are spelled right already; names are
+        case-insensitive anyway), kept so that the drain can end keep-alive."""
+        settings = self.settings
+        self.wsgi_server = BoundedServer(
+            sock, sock.getsockname(), wsgi_app, protocol=protocol, debug=debug,
+            log=logging.getLogger("nameko.web.server"), capitalize_response_headers=False,
+            # Each read and write of a socket; the head and the body have their deadlines.
+            socket_timeout=max(settings.http_header_timeout_seconds,
+                               settings.http_body_timeout_seconds),
+            header_timeout_seconds=settings.http_header_timeout_seconds,
+            idle_seconds=settings.http_idle_seconds)
         return self.wsgi_server
+
+    def run(self) -> None:
+        """nameko's accept loop, with the connection caps."""
+        assert self.wsgi_server is not None
+        accept_loop(listening_socket(self), self.connections, lambda: still_accepting(self),
+                    self.process_request, self.container.spawn_managed_thread,
+                    self.wsgi_server.socket_timeout)
 
     def context_data_from_headers(self, request: GatewayRequest) -> dict[str, Any]:
         data = {REQUEST_ID_KEY: request.request_id}
@@ -115,6 +138,11 @@ class GatewayWebServer(WebServer):
         self.settings = settings_of(self.container, GatewaySettings)
         self.cors = CorsPolicy.of(self.settings.cors_origins,
                                   self.settings.cors_allow_credentials)
+        self.trusted_proxies = TrustedProxies.parse(self.settings.trusted_proxies)
+        self.connections = ConnectionCounter(self.settings.http_max_connections,
+                                             self.settings.http_max_connections_per_client,
+                                             self.trusted_proxies)
+        raise_open_files_limit(self.settings.http_max_connections + 100)
         self.drain = Drain(self.settings.shutdown_drain_seconds, self.stop_keeping_alive)
         self.tracer = tracing.tracer_for(self.container.service_name)
 
@@ -131,10 +159,12 @@ class GatewayWsgiApp:
         settings = server.settings
         self.url_map = server.make_url_map()
         self.max_body_bytes = settings.max_body_bytes
+        self.body_timeout_seconds = settings.http_body_timeout_seconds
         self.cors = server.cors
-        self.limiter = RateLimiter.from_settings(settings, with_prefixes(SIGN_IN_PATHS))
+        self.trusted_proxies = server.trusted_proxies
+        self.limiter = RateLimiter.from_settings(settings, with_prefixes(SIGN_IN_PATHS),
+                                                 self.trusted_proxies)
         self.limits_enabled = settings.rate_limit_enabled
-        self.trusted_proxies = settings.trust_proxy
         self.cache_enabled = settings.cache_enabled
         # The service's own Redis and token dependencies serve this layer too.
         self.redis_provider = find_dependency(server.container, Redis)
@@ -173,16 +203,19 @@ class GatewayWsgiApp:
         request.request_id = accepted_request_id(request.headers.get("X-Request-ID"),
                                                  request.headers.get("X-Correlation-ID"))
         request.max_content_length = self.max_body_bytes
+        self.trusted_proxies.client(request)  # kept in the environ for the routes
         bind_request_id(request.request_id)
         try:
             response = self.respond(request, counted)
         except Exception as exc:  # a bug in the gateway itself: still a JSON 500
             response = response_for_exception(exc)
         self.add_common_headers(request, response)
+        if declares_body(environ) and not environ.get(BODY_READ_KEY) and CLOSE_KEY in environ:
+            environ[CLOSE_KEY]()  # eventlet would read it to drop it, unbounded
         elapsed_ms = (time.monotonic() - started) * 1000
         route = self.route_of(request)
         record(route, request.method, request.path, response.status_code, elapsed_ms,
-               client_ip(request, self.trusted_proxies), request.environ.get(USER_KEY))
+               self.trusted_proxies.client(request), request.environ.get(USER_KEY))
         bind_request_id(None)
         body: Iterable[bytes] = response(environ, start_response)
         return body
@@ -281,6 +314,11 @@ class GatewayWsgiApp:
         if (request.content_length or 0) > self.max_body_bytes:
             return response_for_exception(RequestEntityTooLarge(
                 f"The body is larger than {self.max_body_bytes} bytes."))
+        if declares_body(request.environ):
+            try:
+                read_whole_body(request.environ, self.max_body_bytes, self.body_timeout_seconds)
+            except (ShopError, HTTPException) as refused:
+                return response_for_exception(refused)
         rule, values = match
         request.path_values = dict(values)
         request.route_template = route_template(rule.rule)
@@ -310,8 +348,8 @@ class GatewayWsgiApp:
         for name, value in request_id_headers(request.request_id,
                                               "X-Correlation-ID" in request.headers):
             response.headers[name] = value
-        if came_over_tls(request.scheme, request.headers.get("X-Forwarded-Proto"),
-                         self.trusted_proxies):
+        if self.trusted_proxies.came_over_tls(request.scheme, request.remote_addr,
+                                              request.headers.get("X-Forwarded-Proto")):
             response.headers.setdefault(*HSTS)
 
 

@@ -1,7 +1,7 @@
 """Rate limits in Redis: fixed windows per client, counted atomically in one round trip.
 
 The client is the signed-in user when the request carries a valid token, else its IP
-address (the forwarded one only behind TRUST_PROXY trusted proxies). Sign-in and sign-up
+address (the forwarded one only from TRUSTED_PROXIES). Sign-in and sign-up
 also count against a stricter per-IP window, against password guessing.
 """
 
@@ -18,6 +18,7 @@ from redis import RedisError
 from gateway.access import USER_KEY
 from gateway.auth import bearer_token
 from gateway.cache import ListingEntry
+from gateway.proxies import TrustedProxies
 from gateway.raw import AnyRequest
 from gateway.redis import LuaScript, RoundTrips
 from gateway.settings import GatewaySettings
@@ -88,17 +89,8 @@ class Verdict:
         return headers
 
 
-def client_ip(request: AnyRequest, trusted_proxies: int) -> str:
-    """The caller's address: the remote one, or the one the trusted proxies saw."""
-    if trusted_proxies and request.headers.get("X-Forwarded-For"):
-        chain = [hop.strip() for hop in request.headers["X-Forwarded-For"].split(",")]
-        chain.append(request.remote_addr or "")
-        return chain[max(len(chain) - 1 - trusted_proxies, 0)] or "unknown"
-    return request.remote_addr or "unknown"
-
-
 class RateLimiter:
-    def __init__(self, general: Limit, sign_in: Limit, trusted_proxies: int,
+    def __init__(self, general: Limit, sign_in: Limit, trusted_proxies: TrustedProxies,
                  guarded_paths: frozenset[str]):
         self.general = general
         self.sign_in = sign_in
@@ -106,18 +98,18 @@ class RateLimiter:
         self.guarded_paths = guarded_paths
 
     @classmethod
-    def from_settings(cls, settings: GatewaySettings,
-                      guarded_paths: frozenset[str]) -> RateLimiter:
+    def from_settings(cls, settings: GatewaySettings, guarded_paths: frozenset[str],
+                      trusted_proxies: TrustedProxies) -> RateLimiter:
         return cls(
             Limit("general", settings.rate_limit_max, settings.rate_limit_window_seconds),
             Limit("sign-in", settings.signin_rate_limit_max,
                   settings.signin_rate_limit_window_seconds),
-            trusted_proxies=settings.trust_proxy,
+            trusted_proxies=trusted_proxies,
             guarded_paths=guarded_paths,
         )
 
     def client_ip(self, request: AnyRequest) -> str:
-        return client_ip(request, self.trusted_proxies)
+        return self.trusted_proxies.client(request)
 
     def client_key(self, request: AnyRequest, tokens: Tokens) -> str:
         try:

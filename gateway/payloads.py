@@ -2,15 +2,65 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 from typing import Any
 
+import eventlet
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request
 
 from gateway.access import prefix_of
-from gateway.errors import MalformedJson, UnsupportedMediaType
+from gateway.errors import BodyTooSlow, IncompleteBody, MalformedJson, UnsupportedMediaType
 from shop.errors import InvalidInput
+
+log = logging.getLogger(__name__)
+READ_SIZE = 64 * 1024
+BODY_READ_KEY = "shop.body_read"  # in the environ: the body is in memory
+
+
+def declares_body(environ: dict[str, Any]) -> bool:
+    """Whether the request says a body follows its head."""
+    return environ.get("CONTENT_LENGTH", "") not in ("", "0") \
+        or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+
+
+def read_whole_body(environ: dict[str, Any], limit: int, seconds: float) -> None:
+    """Reads the request's body into memory before any worker is taken, so that a slow
+    client holds a connection and nothing else: at most limit bytes (else 413), within
+    seconds (else 408); a client that stops short gets 400 (if it still listens)."""
+    declared = environ.get("CONTENT_LENGTH")
+    expected = int(declared) if declared else None  # eventlet refused any other value
+    stream, chunks, size = environ["wsgi.input"], [], 0
+    deadline = eventlet.Timeout(seconds)
+    try:
+        while True:
+            chunk = stream.read(min(READ_SIZE, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise RequestEntityTooLarge(f"The body is larger than {limit} bytes.")
+    except eventlet.Timeout as timeout:
+        if timeout is not deadline:
+            raise
+        log.info("a request body took over %s s; answered 408", seconds)
+        raise BodyTooSlow(f"The body took longer than {seconds:g} s to arrive.") from None
+    except (OSError, ValueError) as error:  # a reset, or a malformed chunk
+        log.info("a request body ended early: %s", error)
+        raise IncompleteBody("The body ended before it was complete.") from None
+    finally:
+        deadline.cancel()
+    if expected is not None and size < expected:
+        log.info("a request body ended after %s of %s bytes", size, expected)
+        raise IncompleteBody("The body ended before its Content-Length.")
+    environ["wsgi.input"] = io.BytesIO(b"".join(chunks))
+    environ["CONTENT_LENGTH"] = str(size)
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
+    environ.pop("wsgi.input_terminated", None)
+    environ[BODY_READ_KEY] = True
 
 
 def json_body(request: Request) -> dict[str, Any]:

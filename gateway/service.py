@@ -37,9 +37,9 @@ from gateway.cache import (
 )
 from gateway.errors import to_json
 from gateway.http import Reply, route
-from gateway.limits import client_ip
 from gateway.openapi import openapi_document
 from gateway.payloads import json_body, location, replayed_header
+from gateway.proxies import CLIENT_KEY
 from gateway.redis import Redis
 from gateway.settings import GatewaySettings
 from shop.base import ShopService
@@ -435,7 +435,7 @@ class GatewayService(ShopService):
         if key is None:
             return call(*args, **kwargs), {}
         written = call(*args, idempotency_key=key,
-                       client=client_ip(request, self.settings.trust_proxy), **kwargs)
+                       client=request.environ.get(CLIENT_KEY, request.remote_addr), **kwargs)
         return written["answer"], replayed_header(written["replayed"])
 
     def _accounts(self) -> Accounts:

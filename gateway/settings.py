@@ -23,7 +23,15 @@ class GatewaySettings(Settings):
     rate_limit_window_seconds: float = field(metadata=at_least(0.001))
     signin_rate_limit_max: int = field(metadata=at_least(1))
     signin_rate_limit_window_seconds: float = field(metadata=at_least(0.001))
-    trust_proxy: int = field(metadata=at_least(0))
+    # Addresses or CIDRs of the proxies whose X-Forwarded-For/-Proto are believed.
+    trusted_proxies: tuple[str, ...]
     cors_origins: tuple[str, ...]
     cors_allow_credentials: bool
     shutdown_drain_seconds: float = field(metadata=at_least(0))
+    # A client's time to send a request's head, its body, and the next request on a
+    # kept-alive connection; open connections per client address and in all.
+    http_header_timeout_seconds: float = field(metadata=at_least(0.1))
+    http_body_timeout_seconds: float = field(metadata=at_least(0.1))
+    http_idle_seconds: float = field(metadata=at_least(0.1))
+    http_max_connections: int = field(metadata=at_least(1))
+    http_max_connections_per_client: int = field(metadata=at_least(1))

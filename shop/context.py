@@ -55,6 +55,20 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "message", "asctime", "request_id", "service"}
 
 
+# Control characters (and Unicode's line breaks) as escapes: text that came from a client,
+# such as a path with %0d%0a in it, can never start a line of its own.
+_ESCAPES = {code: f"\\x{code:02x}" for code in [*range(0x20), 0x7f, 0x85]}
+_ESCAPES.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
+
+
+class TextFormatter(logging.Formatter):
+    """The readable format, one line per record whatever the message holds (a traceback
+    still follows on lines of its own)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        return super().formatMessage(record).translate(_ESCAPES)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, service, logger, request_id, message, and
     any extra fields such as duration_ms."""

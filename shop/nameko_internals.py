@@ -5,14 +5,18 @@ registered routes, for one), and the shop's extensions override methods nameko c
 but does not document. Private attributes are read only here; the overridden methods
 are listed in OVERRIDDEN with the signatures they were written against. The unit test
 tests/unit/test_nameko_internals.py pins WRITTEN_FOR and those signatures, so moving
-to another nameko release fails loudly instead of breaking at run time.
+to another nameko release fails loudly instead of breaking at run time. The gateway's
+connection bounds override eventlet's HTTP protocol the same way (EVENTLET_WRITTEN_FOR).
 """
 
 from __future__ import annotations
 
+import socket
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from eventlet.greenthread import GreenThread
+from eventlet.wsgi import HttpProtocol
 from nameko.extensions import ProviderCollector
 from nameko.messaging import Consumer, QueueConsumer
 from nameko.rpc import Rpc, RpcConsumer
@@ -21,6 +25,7 @@ from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer
 
 WRITTEN_FOR = "2.14.1"
+EVENTLET_WRITTEN_FOR = "0.41.3"
 
 # (class, method) -> its parameters as nameko defines them; shop code overrides these.
 OVERRIDDEN: dict[tuple[type, str], tuple[str, ...]] = {
@@ -39,6 +44,10 @@ OVERRIDDEN: dict[tuple[type, str], tuple[str, ...]] = {
     (WebServer, "get_wsgi_app"): ("self",),
     (WebServer, "get_wsgi_server"): ("self", "sock", "wsgi_app", "protocol", "debug"),
     (WebServer, "context_data_from_headers"): ("self", "request"),
+    (WebServer, "run"): ("self",),
+    (HttpProtocol, "handle_one_request"): ("self",),
+    (HttpProtocol, "get_environ"): ("self",),
+    (BaseHTTPRequestHandler, "send_error"): ("self", "code", "message", "explain"),
     (HttpRequestHandler, "response_from_result"): ("self", "result"),
     (HttpRequestHandler, "response_from_exception"): ("self", "exc"),
     (Timer, "setup"): ("self",),
@@ -75,3 +84,14 @@ def release_pending_removals(consumer: QueueConsumer) -> None:
     for provider, removed in pending.items():
         forget_provider(consumer, provider)
         removed.send()
+
+
+def listening_socket(server: WebServer) -> socket.socket:
+    """The socket a web server accepts on (nameko keeps it private)."""
+    sock: socket.socket = server._sock
+    return sock
+
+
+def still_accepting(server: WebServer) -> bool:
+    """False once the web server's stop has begun."""
+    return bool(server._is_accepting)

@@ -42,15 +42,32 @@ def load(schema: Schema, data: Any) -> dict[str, Any]:
     except RecursionError:
         raise InvalidInput("The input is nested too deeply.", {"_schema": ["Too deep."]}) from None
     if unstorable:
-        raise InvalidInput("The input is not valid.", unstorable if isinstance(
-            unstorable, dict) else {"_schema": unstorable})
+        raise InvalidInput("The input is not valid.", bounded(unstorable if isinstance(
+            unstorable, dict) else {"_schema": unstorable}))
     try:
         loaded: dict[str, Any] = schema.load(data if data is not None else {})
         return loaded
     except ValidationError as error:
         messages = error.messages if isinstance(error.messages, dict) else {
             "_schema": error.messages}
-        raise InvalidInput("The input is not valid.", messages) from None
+        raise InvalidInput("The input is not valid.", bounded(messages)) from None
+
+
+FIELDS_REPORTED = 20  # an error names this many fields at most, at each level
+
+
+def bounded(messages: dict[Any, Any]) -> dict[Any, Any]:
+    """Validation messages cut to the first FIELDS_REPORTED fields (in name order) at each
+    level, the rest counted under _schema: an input of 60,000 unknown keys gets a short
+    answer."""
+    first = sorted(messages, key=str)[:FIELDS_REPORTED]
+    kept = {field: bounded(messages[field]) if isinstance(messages[field], dict)
+            else messages[field] for field in first}
+    left_out = len(messages) - len(kept)
+    if left_out > 0:
+        noted = [*kept.get("_schema", []), f"And {left_out} more fields with errors."]
+        kept["_schema"] = noted
+    return kept
 
 
 class Pattern(validate.Regexp):

@@ -162,9 +162,10 @@ def test_after_the_drain_a_late_request_is_told_to_try_again(container_factory, 
 
 
 def test_behind_a_trusted_tls_proxy_every_answer_carries_hsts(gateway, web_session):
-    """TRUST_PROXY=1 and the proxy's X-Forwarded-Proto: https, on the full path and on a
-    cache hit (answered from the environ) alike, with the correlation id echoed."""
-    services = gateway(TRUST_PROXY=1)
+    """A trusted proxy (TRUSTED_PROXIES) says X-Forwarded-Proto: https, on the full path
+    and on a cache hit (answered from the environ) alike, with the correlation id echoed;
+    the same header from a peer that is no trusted proxy is not believed."""
+    services = gateway(TRUSTED_PROXIES="127.0.0.1")
     post = services.posts.add(str(uuid.uuid4()))
     over_tls = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7",
                 "X-Correlation-ID": "trace-7"}
@@ -181,10 +182,25 @@ def test_behind_a_trusted_tls_proxy_every_answer_carries_hsts(gateway, web_sessi
     assert "Strict-Transport-Security" not in plain.headers
 
 
+def test_forwarded_headers_from_a_peer_that_is_no_trusted_proxy_are_ignored(
+        gateway, web_session, caplog):
+    """Proxies are trusted by address: this client (127.0.0.1) is not one, so what it
+    forwards chooses neither its address nor its scheme, on either path."""
+    services = gateway(TRUSTED_PROXIES="10.9.9.9, 192.0.2.0/24")
+    post = services.posts.add(str(uuid.uuid4()))
+    caplog.set_level("INFO", logger="gateway.access")
+    spoofed = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "192.0.2.9, 10.9.9.9"}
+    answers = [web_session.get(f"/posts/{post['id']}", headers=spoofed) for _ in range(2)]
+    assert [answer.headers["X-Cache"] for answer in answers] == ["MISS", "HIT"]
+    assert not any("Strict-Transport-Security" in answer.headers for answer in answers)
+    lines = [record for record in caplog.records if record.name == "gateway.access"]
+    assert [line.client for line in lines] == ["127.0.0.1", "127.0.0.1"]
+
+
 def test_the_access_log_names_the_client_and_the_user(gateway, web_session, caplog):
     """The address a trusted proxy saw and the user the token named, on the full path
     and on a cache hit; an anonymous caller is logged by address alone."""
-    services = gateway(TRUST_PROXY=1)
+    services = gateway(TRUSTED_PROXIES="127.0.0.1")
     post = services.posts.add(str(uuid.uuid4()))
     caplog.set_level("INFO", logger="gateway.access")
     via_proxy = {**bearer("user-7"), "X-Forwarded-For": "203.0.113.7"}

@@ -133,7 +133,7 @@ def test_responses_carry_security_headers(api):
     for path in ("/health", "/users/me", "/no-such-route", "/docs"):
         headers = api.http.get(path).headers
         assert {name: headers.get(name) for name in HELMET_HEADERS} == HELMET_HEADERS, path
-    # Plain HTTP, and no trusted proxy (TRUST_PROXY=0) to say otherwise: no HSTS.
+    # Plain HTTP, and no trusted proxy (TRUSTED_PROXIES) to say otherwise: no HSTS.
     spoofed = api.http.get("/health", headers={"X-Forwarded-Proto": "https"})
     assert "Strict-Transport-Security" not in spoofed.headers
 

@@ -37,7 +37,8 @@ def test_metrics_count_requests_rpcs_cache_and_limits(tight_api):
     assert grew("shop_http_requests_total", route="/posts/{post_id}", method="GET",
                 status="200") == 2
     assert grew("shop_http_requests_total", route="unmatched", method="GET", status="404") == 1
-    assert grew("shop_http_request_duration_seconds_count", route="/posts/{post_id}") == 2
+    assert grew("shop_http_request_duration_seconds_count", route="/posts/{post_id}",
+                method="GET") == 2
     assert grew("shop_rpc_duration_seconds_count", service="posts", method="get_post") == 1
     assert grew("shop_rpc_errors_total", service="users", method="sign_in") == 0
     assert grew("shop_cache_lookups_total", kind="post", result="hit") == 1

@@ -69,7 +69,8 @@ def test_forwarded_addresses_count_only_behind_a_trusted_proxy(start_system):
 
 
 def test_a_trusted_proxy_gives_each_forwarded_client_its_window(start_system):
-    api = start_system(RATE_LIMIT_MAX=2, RATE_LIMIT_WINDOW_SECONDS=30, TRUST_PROXY=1)[1]
+    api = start_system(RATE_LIMIT_MAX=2, RATE_LIMIT_WINDOW_SECONDS=30,
+                       TRUSTED_PROXIES="127.0.0.0/8")[1]
     for client in ("203.0.113.1", "203.0.113.2", "203.0.113.3"):
         for _ in range(2):
             response = api.http.get("/posts", headers={"X-Forwarded-For": client})

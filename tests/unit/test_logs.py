@@ -41,6 +41,15 @@ def test_json_lines_carry_request_id_level_and_duration(configured):
     assert {"time", "service", "logger"} <= set(entry)
 
 
+def test_a_client_cannot_write_a_line_of_its_own_into_the_text_log(configured):
+    stream = configured("text")
+    forged = "/posts/x\r\n2026-12-05 10:00:00,000 INFO    gateway.access [-] GET /admin 200"
+    logging.getLogger("gateway.access").info("GET %s 404", forged + "\u2028\x1b[31m")
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1
+    assert "/posts/x\\x0d\\x0a2026-12-05" in lines[0] and "\\u2028\\x1b[31m" in lines[0]
+
+
 def test_text_is_the_default_and_shows_the_request_id(configured):
     stream = configured("text")
     bind_request_id("req-78")

@@ -12,6 +12,8 @@ from shop import nameko_internals
 def test_nameko_is_the_release_the_reaches_were_written_for():
     assert importlib.metadata.version("nameko") == nameko_internals.WRITTEN_FOR, (
         "nameko changed: re-read shop/nameko_internals.py, then update WRITTEN_FOR")
+    assert importlib.metadata.version("eventlet") == nameko_internals.EVENTLET_WRITTEN_FOR, (
+        "eventlet changed: re-read gateway/connections.py, then update EVENTLET_WRITTEN_FOR")
 
 
 def test_every_overridden_method_still_has_the_signature_the_shop_overrides():

@@ -60,6 +60,18 @@ def test_new_user_may_not_choose_a_role(service):
     assert "role" in (error.value.details or {})
 
 
+def test_an_error_for_thousands_of_unknown_fields_names_a_few_and_counts_the_rest(service):
+    flood = {f"field{n}": n for n in range(5000)}
+    with pytest.raises(InvalidInput) as error:
+        service.create_user({"name": "eve", "email": "eve@example.com",
+                             "password": "correct horse", **flood})
+    details = error.value.details or {}
+    assert len(details) == 21 and details["field0"] == ["Unknown field."]
+    assert all(messages == ["Unknown field."] for field, messages in details.items()
+               if field != "_schema")
+    assert details["_schema"] == ["And 4980 more fields with errors."]
+
+
 @pytest.mark.parametrize("data", [None, "ada", [], {"name": "", "email": "x@y.z",
                                                     "password": "12345678"}])
 def test_malformed_input_is_invalid(service, data):

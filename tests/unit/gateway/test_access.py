@@ -1,7 +1,7 @@
 """What every answer carries: the request id the client sent (under either name) and the
 headers that depend on how the request came."""
 
-from gateway.access import accepted_request_id, came_over_tls, request_id_headers
+from gateway.access import accepted_request_id, request_id_headers
 
 
 def test_the_clients_request_id_is_kept_and_x_request_id_wins():
@@ -21,11 +21,3 @@ def test_the_id_is_echoed_in_the_header_the_client_used_too():
     assert request_id_headers("r1", False) == [("X-Request-ID", "r1")]
     assert request_id_headers("r1", True) == [("X-Request-ID", "r1"), ("X-Correlation-ID", "r1")]
 
-
-def test_tls_is_believed_only_from_a_trusted_proxy_or_our_own_scheme():
-    assert came_over_tls("https", None, 0)
-    assert not came_over_tls("http", "https", 0)  # anyone can send the header
-    assert came_over_tls("http", "https", 1)
-    assert came_over_tls("http", "HTTPS, http", 2)  # the client-facing proxy's word
-    assert not came_over_tls("http", "http", 1)
-    assert not came_over_tls("http", None, 1)

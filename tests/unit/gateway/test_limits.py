@@ -6,6 +6,7 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from gateway.limits import Limit, RateLimiter, Verdict
+from gateway.proxies import TrustedProxies
 from gateway.raw import RawRequest
 from gateway.settings import GatewaySettings
 from shop.config import load_config
@@ -21,9 +22,9 @@ def request(path="/posts", method="GET", headers=None, remote="10.0.0.9"):
     return Request(environ)
 
 
-def limiter(trusted_proxies=0):
-    return RateLimiter(Limit("general", 3, 10), Limit("sign-in", 1, 60), trusted_proxies,
-                       frozenset({"/signin"}))
+def limiter(*trusted):
+    return RateLimiter(Limit("general", 3, 10), Limit("sign-in", 1, 60),
+                       TrustedProxies.parse(trusted), frozenset({"/signin"}))
 
 
 @pytest.mark.parametrize("maximum, window", [(0, 10), (5, 0), (-1, 1)])
@@ -46,21 +47,22 @@ def test_a_verdict_counts_down_and_says_when_to_retry_once_over():
 def test_the_limits_are_the_gateways_settings():
     settings = GatewaySettings.from_config({
         **load_config("config.yml"), "RATE_LIMIT_MAX": "50", "RATE_LIMIT_WINDOW_SECONDS": "5",
-        "TRUST_PROXY": "1"})
-    configured = RateLimiter.from_settings(settings, frozenset())
+        "TRUSTED_PROXIES": "10.0.0.0/8"})
+    configured = RateLimiter.from_settings(
+        settings, frozenset(), TrustedProxies.parse(settings.trusted_proxies))
     assert (configured.general.maximum, configured.general.window_seconds) == (50, 5.0)
     assert (configured.sign_in.maximum, configured.sign_in.window_seconds) == (10, 60.0)
-    assert configured.trusted_proxies == 1
+    assert configured.trusted_proxies.trusts("10.1.2.3")
 
 
-def test_the_client_is_the_remote_address_unless_proxies_are_trusted():
+def test_the_client_is_the_remote_address_unless_it_is_a_trusted_proxy():
     forwarded = {"X-Forwarded-For": "203.0.113.7, 198.51.100.2"}
     assert limiter().client_ip(request(headers=forwarded)) == "10.0.0.9"
-    # One trusted proxy (10.0.0.9) saw 198.51.100.2; two saw the client itself.
-    assert limiter(1).client_ip(request(headers=forwarded)) == "198.51.100.2"
-    assert limiter(2).client_ip(request(headers=forwarded)) == "203.0.113.7"
-    # More trusted hops than the chain has: the first address, not an index error.
-    assert limiter(9).client_ip(request(headers=forwarded)) == "203.0.113.7"
+    assert limiter("10.0.0.10").client_ip(request(headers=forwarded)) == "10.0.0.9"
+    # The peer (10.0.0.9) is trusted: the rightmost untrusted hop is the client.
+    assert limiter("10.0.0.9").client_ip(request(headers=forwarded)) == "198.51.100.2"
+    assert limiter("10.0.0.0/24", "198.51.100.2").client_ip(
+        request(headers=forwarded)) == "203.0.113.7"
 
 
 def test_a_signed_in_client_is_counted_as_its_user_anyone_else_by_address():
@@ -78,6 +80,7 @@ def test_a_raw_environ_request_is_keyed_like_a_werkzeug_one():
     headers = {"Authorization": f"Bearer {token}", "X-Forwarded-For": "192.0.2.1"}
     werkzeug_request = request(headers=headers)
     raw = RawRequest(werkzeug_request.environ)
-    assert limiter(1).client_key(raw, TOKENS) == limiter(1).client_key(werkzeug_request,
-                                                                       TOKENS)
-    assert limiter(1).client_ip(raw) == "192.0.2.1"
+    behind_proxy = limiter("10.0.0.9")
+    assert behind_proxy.client_key(raw, TOKENS) == behind_proxy.client_key(werkzeug_request,
+                                                                           TOKENS)
+    assert behind_proxy.client_ip(raw) == "192.0.2.1"
