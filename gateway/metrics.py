@@ -1,26 +1,22 @@
-"""The gateway's Prometheus metrics, served at /metrics in the text format.
+"""The gateway's Prometheus metrics, served on METRICS_PORT like every service's (never
+on the public port: what an attacker could learn there, and what a scrape costs, are the
+operator's business).
 
 Under `python -m gateway.processes` with several processes, PROMETHEUS_MULTIPROC_DIR is
 set before this module loads: prometheus-client then keeps every value in a file per
-process, and /metrics reads all of them.
+process, and the launcher serves all of them on METRICS_PORT.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from typing import Any
 
 from nameko.exceptions import RemoteError
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
-    generate_latest,
-    multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily
 
 from shop.errors import ShopError
 
@@ -34,6 +30,11 @@ RPC_ERRORS = Counter("shop_rpc_errors", "RPCs that ended in an error.",
                      ["service", "method", "error"])
 CACHE_LOOKUPS = Counter("shop_cache_lookups", "Response cache lookups.", ["kind", "result"])
 RATE_LIMITED = Counter("shop_rate_limited_requests", "Requests refused with 429.", ["route"])
+# Read from the broker on a timer (gateway/watch.py), not per scrape; the same in every
+# gateway process, so the processes' largest is the value.
+DEAD_LETTERS = Gauge("shop_dead_letters", "Events in each service's dead-letter queue "
+                     "(python -m shop.deadletters lists and replays them).", ["service"],
+                     multiprocess_mode="max")
 
 
 # Label children by their labels, made once: a route answers thousands of times a second.
@@ -70,33 +71,3 @@ def observe_cache(kind: str, result: str) -> None:
         child = _cache_children.setdefault((kind, result), CACHE_LOOKUPS.labels(kind, result))
     child.inc()
 
-
-def exposition() -> tuple[bytes, str]:
-    """The current metrics (of every gateway process), and their content type."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST
-
-
-class _Gauges:
-    """A collector of metric families computed at scrape time."""
-
-    def __init__(self, *families: GaugeMetricFamily) -> None:
-        self.families = families
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        yield from self.families
-
-
-def dead_letters_exposition(counts: dict[str, int]) -> bytes:
-    """shop_dead_letters{service}: events set aside after EVENT_MAX_ATTEMPTS failures."""
-    family = GaugeMetricFamily(
-        "shop_dead_letters", "Events in each service's dead-letter queue "
-        "(python -m shop.deadletters lists and replays them).", labels=["service"])
-    for service, count in sorted(counts.items()):
-        family.add_metric([service], count)
-    registry = CollectorRegistry()
-    registry.register(_Gauges(family))
-    return generate_latest(registry)

@@ -271,8 +271,6 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         (200, ServicesHealthSchema), also_ok=((503, ServicesHealthSchema),)),
     ("GET", "/info"): Operation(
         "info", "Name, version, uptime", "system", (200, InfoSchema)),
-    ("GET", "/metrics"): Operation(
-        "prometheus_metrics", "Prometheus metrics", "system", (200, "text/plain")),
     ("GET", "/openapi.json"): Operation(
         "openapi", "This document", "system", (200, "application/json")),
     ("GET", "/docs"): Operation(

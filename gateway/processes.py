@@ -4,7 +4,8 @@
 
 Each process is a plain `nameko run gateway.service`. eventlet opens the listening socket
 with SO_REUSEPORT, so the kernel spreads new connections over the processes. With more
-than one, they share a PROMETHEUS_MULTIPROC_DIR and /metrics sums all of them.
+than one, they share a PROMETHEUS_MULTIPROC_DIR, and the launcher serves the sum of their
+metrics on METRICS_PORT (each process alone would serve only its own).
 
 SIGTERM or SIGINT stops every process gracefully. One process ending stops the others
 and the launcher exits with its status: the supervisor above (`make run`, a container's
@@ -169,7 +170,21 @@ def main(argv: list[str]) -> int:
     if count == 1 and MULTIPROC_ENV not in os.environ:
         os.execv(command[0], command)  # one process: exactly `nameko run`, nothing between
     with metrics_directory(os.environ.get("RUN_DIR", ".run")) as directory:
-        return Launcher(command, count, {**os.environ, MULTIPROC_ENV: directory}).run()
+        serve_metrics(config, directory)
+        return Launcher(command, count,
+                        {**os.environ, MULTIPROC_ENV: directory, "METRICS_PORT": "0"}).run()
+
+
+def serve_metrics(config: dict[str, Any], directory: str) -> None:
+    """Every process's metrics, summed, on METRICS_PORT (0: not served)."""
+    port = int(config.get("METRICS_PORT") or 0)
+    if not port:
+        return
+    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    start_http_server(port, str(config.get("METRICS_ADDRESS", "127.0.0.1")), registry=registry)
 
 
 if __name__ == "__main__":

@@ -42,20 +42,20 @@ from gateway.payloads import json_body, location, replayed_header
 from gateway.proxies import CLIENT_KEY
 from gateway.redis import Redis
 from gateway.settings import GatewaySettings
+from gateway.watch import DeadLetterWatch, RecentAnswer
 from shop.base import ShopService
-from shop.deadletters import waiting_by_service
 from shop.errors import ShopError
 from shop.redelivery import event_handler
-from shop.roster import BACKENDS, GATEWAY
+from shop.roster import BACKENDS
 from shop.rpc import DeadlineReply, DeadlineRpc, ServicesProxy
 from shop.settings import SettingsProvider
 from shop.tokens import TokenService
-from shop.transient import BROKER_GONE
 
 # The services behind the gateway, probed by /health/services.
 LISTED_KINDS = ("product",)  # kinds whose listings are cached too
 HEALTH_TIMEOUT_SECONDS = 2.0
-DEAD_LETTER_PROBE_SECONDS = 1.0
+# /health/services probes every service at most this often, however often it is asked.
+HEALTH_ANSWER_SECONDS = 2.0
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,8 @@ class GatewayService(ShopService):
     account_changes = RecentAccountChanges()
     settings = SettingsProvider(GatewaySettings)
     uptime = StartTime()
+    services_health = RecentAnswer(HEALTH_ANSWER_SECONDS)
+    dead_letters = DeadLetterWatch()
 
     # --- sign-in and users -------------------------------------------------------
 
@@ -345,6 +347,9 @@ class GatewayService(ShopService):
 
     @route("GET", "/health/services")
     def health_of_services(self, request: Request) -> Reply:
+        return self.services_health(self._probe_services)
+
+    def _probe_services(self) -> Reply:
         probes = self.rpc.with_timeout(HEALTH_TIMEOUT_SECONDS)
         started = time.monotonic()
         replies = {name: self._send_probe(probes, name) for name in BACKENDS}
@@ -352,16 +357,6 @@ class GatewayService(ShopService):
         healthy = all(service["status"] == "ok" for service in services.values())
         return (200 if healthy else 503), {"status": "ok" if healthy else "degraded",
                                            "services": services}
-
-    @route("GET", "/metrics")
-    def prometheus_metrics(self, request: Request) -> Reply:
-        body, content_type = metrics.exposition()
-        try:
-            body += metrics.dead_letters_exposition(waiting_by_service(
-                self.settings.amqp_uri, [*BACKENDS, GATEWAY], DEAD_LETTER_PROBE_SECONDS))
-        except BROKER_GONE as error:  # the other metrics are still worth having
-            log.warning("cannot read the dead-letter queues: %s", error)
-        return Response(body, status=200, content_type=content_type)
 
     @route("GET", "/openapi.json")
     def openapi(self, request: Request) -> Reply:

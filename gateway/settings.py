@@ -9,7 +9,7 @@ from shop.settings import Settings, at_least
 
 @dataclass(frozen=True)
 class GatewaySettings(Settings):
-    amqp_uri: str  # /metrics reads the dead-letter queues' depths from the broker
+    amqp_uri: str  # the dead-letter gauge reads the queues' depths from the broker
     max_body_bytes: int = field(metadata=at_least(1))
     redis_timeout_seconds: float = field(metadata=at_least(0.001))
     # "host:port,host:port": Redis is the master these Sentinels name, not REDIS_URI's host.

@@ -45,7 +45,6 @@ FLOW = (
     Step("openapi", 200),
     Step("docs_page", 200),
     Step("docs_file", 200, path={"name": "start.js"}),
-    Step("prometheus_metrics", 200),
     Step("create_user", 201, "Sign up a shopper", body={
         "name": "Postman shopper", "email": "{{email}}", "password": "{{password}}"},
         keep={"userId": "body.id"}, before=(

@@ -32,14 +32,16 @@ from devstack.servers import (  # noqa: E402
 )
 from shop.roster import BACKENDS, SERVICES, entry  # noqa: E402
 
-# `make run` serves each backend's metrics on a port of its own, from this one up in
-# roster order (users 9101 ... notifications 9105): deploy/observability/prometheus.yml.
-METRICS_BASE_PORT = int(os.environ.get("METRICS_BASE_PORT", "9101"))
+# `make run` serves each process's metrics on a port of its own: the gateway's on this
+# one, the backends' from the next up in roster order (users 9101 ... notifications 9105):
+# deploy/observability/prometheus.yml.
+METRICS_BASE_PORT = int(os.environ.get("METRICS_BASE_PORT", "9100"))
 
 
 def metrics_port(name: str) -> str:
-    """The METRICS_PORT `make run` gives a service (the gateway serves its own at /metrics)."""
-    return str(METRICS_BASE_PORT + BACKENDS.index(name)) if name in BACKENDS else "0"
+    """The METRICS_PORT `make run` gives a service."""
+    return str(METRICS_BASE_PORT + 1 + BACKENDS.index(name)) if name in BACKENDS \
+        else str(METRICS_BASE_PORT)
 
 
 def ensure_jwt_secret(settings: Settings) -> None:

@@ -8,7 +8,7 @@ from shop.tracing import Tracing
 
 class ShopService:
     """Binds each call's request id to its worker and logs the call with its duration,
-    runs it in a trace span when tracing is on (shop/tracing.py), times it for /metrics
+    runs it in a trace span when tracing is on (shop/tracing.py), times it for its metrics
     (shop/metrics.py), and writes the
     process's heartbeat for the probes (shop/liveness.py).
 

@@ -1,9 +1,9 @@
 """Every service's own Prometheus metrics: its workers' durations and failures.
 
-The gateway serves them with its own at /metrics. A backend process serves them on
-METRICS_PORT (0, the default: not served), at /metrics of METRICS_ADDRESS's interface;
-`make run` gives each backend a port of its own, and deploy/observability/prometheus.yml
-scrapes them all.
+Every process serves them (the gateway with its own) on METRICS_PORT (0, the default:
+not served), at /metrics of METRICS_ADDRESS's interface, never on the gateway's public
+port; `make run` gives each process a port of its own, and
+deploy/observability/prometheus.yml scrapes them all.
 """
 
 from __future__ import annotations

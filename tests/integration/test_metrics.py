@@ -1,8 +1,14 @@
-"""GET /metrics: Prometheus text with requests, latencies, RPCs, cache and rate limits."""
+"""The gateway's metrics on METRICS_PORT: Prometheus text with requests, latencies, RPCs,
+cache, rate limits and dead letters; nothing of it on the public port."""
 
 import re
 
 import pytest
+import requests
+from nameko.testing.utils import find_free_port
+
+from gateway import watch
+from tests.integration.test_redis_sentinel import wait_for
 
 
 def sample(text: str, name: str, **labels) -> float:
@@ -13,14 +19,41 @@ def sample(text: str, name: str, **labels) -> float:
     return 0.0
 
 
+class Scraper:
+    """Reads the metrics where Prometheus would: the process's METRICS_PORT."""
+
+    def __init__(self, port: int) -> None:
+        self.port = str(port)
+        self.url = f"http://127.0.0.1:{port}/metrics"
+
+    def get(self) -> requests.Response:
+        return requests.get(self.url, timeout=5)
+
+    @property
+    def text(self) -> str:
+        return self.get().text
+
+
 @pytest.fixture
-def tight_api(start_system):
-    return start_system(RATE_LIMIT_MAX=5, RATE_LIMIT_WINDOW_SECONDS=30)[1]
+def scraper():
+    return Scraper(find_free_port())
 
 
-def test_metrics_count_requests_rpcs_cache_and_limits(tight_api):
+@pytest.fixture
+def tight_api(start_system, scraper):
+    return start_system(RATE_LIMIT_MAX=5, RATE_LIMIT_WINDOW_SECONDS=30,
+                        METRICS_PORT=scraper.port)[1]
+
+
+@pytest.fixture
+def metered_api(start_system, scraper, monkeypatch):
+    monkeypatch.setattr(watch, "REFRESH_SECONDS", 0.2)
+    return start_system(METRICS_PORT=scraper.port)[1]
+
+
+def test_metrics_count_requests_rpcs_cache_and_limits(tight_api, scraper):
     api = tight_api
-    before = api.http.get("/metrics").text
+    before = scraper.text
     # Counted per address (the signed-in post counts for its user instead):
     _, auth = api.user_with_token()                       # 1, 2
     post = api.post(auth)
@@ -29,7 +62,7 @@ def test_metrics_count_requests_rpcs_cache_and_limits(tight_api):
     api.http.get("/nowhere")                              # 5
     assert api.http.get("/posts").status_code == 429      # 6: over the limit
 
-    response = api.http.get("/metrics")
+    response = scraper.get()
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/plain")
     after = response.text
@@ -47,26 +80,46 @@ def test_metrics_count_requests_rpcs_cache_and_limits(tight_api):
     assert re.search(r'shop_http_request_duration_seconds_bucket\{.*le="0\.1"', after)
 
 
-def test_rpc_errors_are_counted_by_kind(api):
-    before = api.http.get("/metrics").text
+def test_rpc_errors_are_counted_by_kind(metered_api, scraper):
+    api = metered_api
+    before = scraper.text
     api.http.post("/signin", json={"email": "nobody@example.com", "password": "whatever1"})
-    after = api.http.get("/metrics").text
+    after = scraper.text
     assert sample(after, "shop_rpc_errors_total", service="users", method="sign_in",
                   error="UNAUTHORIZED") - sample(before, "shop_rpc_errors_total",
                                                  service="users", method="sign_in",
                                                  error="UNAUTHORIZED") == 1
 
 
-def test_dead_letters_are_counted_per_service(api, config):
+def test_dead_letters_are_counted_per_service_over_one_connection(
+        start_system, scraper, config, monkeypatch):
     from kombu.connection import Connection
 
     from shop.redelivery import dead_letter_queue
 
-    text = api.http.get("/metrics").text
-    assert 'shop_dead_letters{service="notifications"} 0.0' in text
+    opened = []
+
+    class CountedConnection(Connection):
+        def connect(self):
+            opened.append(self)
+            return super().connect()
+
+    monkeypatch.setattr(watch, "Connection", CountedConnection)
+    monkeypatch.setattr(watch, "REFRESH_SECONDS", 0.1)
+    start_system(METRICS_PORT=scraper.port)
+    assert wait_for(lambda: 'shop_dead_letters{service="notifications"} 0.0' in scraper.text)
     with Connection(config["AMQP_URI"]) as connection:
         producer = connection.Producer()
         for _ in range(2):
             producer.publish({"id": "x"}, exchange="", routing_key=dead_letter_queue("posts"),
                              declare=[])
-    assert sample(api.http.get("/metrics").text, "shop_dead_letters", service="posts") == 2
+    assert wait_for(lambda: sample(scraper.text, "shop_dead_letters", service="posts") == 2)
+    for _ in range(30):  # a scraper gone wild costs the broker nothing
+        assert scraper.get().status_code == 200
+    assert len(opened) == 1  # refreshed many times over, on the one connection
+
+
+def test_the_public_port_serves_no_metrics(metered_api):
+    answer = metered_api.http.get("/metrics")
+    assert answer.status_code == 404 and answer.json()["code"] == "NOT_FOUND"
+

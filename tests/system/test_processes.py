@@ -16,6 +16,7 @@ import requests
 from nameko.testing.utils import find_free_port
 
 from gateway.processes import STOP_GRACE_SECONDS
+from shop.healthcheck import check
 from shop.roster import BACKENDS, SERVICES
 from tests.integration.test_metrics import sample
 from tests.system.conftest import RPC_TIMEOUT_SECONDS, sign_up_and_in, wait_for_services
@@ -88,8 +89,13 @@ def test_two_gateway_processes_share_one_rate_limit(processes):
     processes.start("gateway", **limits)
     processes.start("gateway", name="gateway-2",
                     WEB_SERVER_ADDRESS=f"127.0.0.1:{second_port}", **limits)
-    wait_for_services(processes.base_url)  # health is not limited
-    wait_for_services(second_url)
+    # /health/services counts against the limit too: wait as the probes of a scheduler do.
+    wait_for_services(processes.base_url, path="/health")
+    wait_for_services(second_url, path="/health")
+    deadline = time.monotonic() + 30
+    while any(check(service, True, processes.env, time.time()) for service in BACKENDS):
+        assert time.monotonic() < deadline, "the services did not come up"
+        time.sleep(0.2)
 
     answers = [requests.get(f"{url}/posts").status_code
                for url in (processes.base_url, second_url, processes.base_url, second_url)]
@@ -147,22 +153,24 @@ def is_running(pid: int) -> bool:
 
 def test_gateway_processes_share_one_port_and_sum_their_metrics(processes, tmp_path):
     metrics_dir = tmp_path / "metrics"
+    metrics_port = find_free_port()
+    metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     launcher = processes.launch("gateways", [sys.executable, "-m", "gateway.processes"],
-                                GATEWAY_PROCESSES="2", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+                                GATEWAY_PROCESSES="2", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+                                METRICS_PORT=str(metrics_port))
     wait_for_services(processes.base_url, path="/health")
     pids = launched_pids(processes, "gateways")
     assert len(pids) == 2
     until_each_answered(processes.base_url, pids, metrics_dir)  # both serve the one port
     health = {"route": "/health", "method": "GET", "status": "200"}
-    before = sample(requests.get(f"{processes.base_url}/metrics").text,
-                    "shop_http_requests_total", **health)
+    before = sample(requests.get(metrics_url).text, "shop_http_requests_total", **health)
 
     for _ in range(100):  # a connection each: the kernel spreads them over both processes
         assert requests.get(f"{processes.base_url}/health").status_code == 200
 
-    after = sample(requests.get(f"{processes.base_url}/metrics").text,
-                   "shop_http_requests_total", **health)
-    assert after - before == 100  # whichever process answers /metrics counts them all
+    after = sample(requests.get(metrics_url).text, "shop_http_requests_total", **health)
+    assert after - before == 100  # the launcher serves the sum of both processes
+    assert requests.get(f"{processes.base_url}/metrics").status_code == 404
 
     launcher.send_signal(signal.SIGTERM)
     assert launcher.wait(20) == 0

@@ -180,9 +180,9 @@ def test_redis_has_three_sentinels_that_the_gateway_asks():
     assert config["REDIS_SENTINEL_MASTER"] == "mymaster"
 
 
-def test_every_backend_serves_its_metrics_where_prometheus_is_told_to_look():
+def test_every_process_serves_its_metrics_where_prometheus_is_told_to_look():
     deployments = of_kind(rendered(), "Deployment")
-    for name in BACKENDS:
+    for name in (GATEWAY, *BACKENDS):
         template = deployments[name]["spec"]["template"]
         container = template["spec"]["containers"][0]
         env = {item["name"]: item["value"] for item in container["env"]}
@@ -190,8 +190,6 @@ def test_every_backend_serves_its_metrics_where_prometheus_is_told_to_look():
         assert int(env["METRICS_PORT"]) == port["containerPort"] == int(
             template["metadata"]["annotations"]["prometheus.io/port"]), name
         assert env["METRICS_ADDRESS"] == "0.0.0.0"  # the pod's address, not its loopback
-    assert "METRICS_PORT" not in {item["name"] for item in deployments[GATEWAY]["spec"][
-        "template"]["spec"]["containers"][0].get("env", [])}  # its /metrics is a route
 
 
 def test_only_the_gateway_and_prometheus_take_connections():
@@ -202,8 +200,8 @@ def test_only_the_gateway_and_prometheus_take_connections():
     opened = policies["gateway-http"]["spec"]
     assert opened["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": GATEWAY}
     assert opened["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
-    scraped = policies["backend-metrics"]["spec"]
-    assert set(scraped["podSelector"]["matchExpressions"][0]["values"]) == set(BACKENDS)
+    scraped = policies["metrics"]["spec"]
+    assert set(scraped["podSelector"]["matchExpressions"][0]["values"]) == {GATEWAY, *BACKENDS}
     assert scraped["ingress"] == [{
         "from": [{"namespaceSelector": {"matchLabels": {
             "kubernetes.io/metadata.name": "monitoring"}}}],
