@@ -25,6 +25,8 @@ from shop.schemas import (
 
 # Of one product in one order: its lines are merged, 50 lines of at most 1000 each.
 MAX_QUANTITY = 50_000
+# The most products one call takes stock of or fetches (an order has at most 50 lines).
+MAX_PRODUCTS_AT_ONCE = 100
 STOCK_RANGE = validate.Range(min=0, max=1_000_000_000)
 DELTA_RANGE = validate.Range(min=-1_000_000, max=1_000_000)
 SORTS = {"price", "-price", "name", "-created_at"}
@@ -89,7 +91,7 @@ class WantedItemSchema(Schema):
 class StockTakeSchema(Schema):
     order_id = fields.UUID(required=True)
     items = fields.List(fields.Nested(WantedItemSchema), required=True,
-                        validate=validate.Length(min=1, max=100))
+                        validate=validate.Length(min=1, max=MAX_PRODUCTS_AT_ONCE))
 
     @validates_schema
     def distinct_products(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -103,6 +105,13 @@ class StockTakeSchema(Schema):
         for item in data["items"]:
             item["product_id"] = str(item["product_id"])
         return data
+
+
+class ProductIdsSchema(Schema):
+    """The products one get_many call may ask for: as many as an order has lines."""
+
+    ids = fields.List(fields.UUID(), required=True,
+                      validate=validate.Length(min=1, max=MAX_PRODUCTS_AT_ONCE))
 
 
 class ProductSchema(Schema):

@@ -67,6 +67,10 @@ class DatabaseWrapper(nameko_sqlalchemy.database.DatabaseWrapper):
         with self.autocommit.connect() as connection:
             return connection.execute(statement, params).first()
 
+    def all(self, statement: Executable, **params: Any) -> list[Row[Any]]:
+        with self.autocommit.connect() as connection:
+            return list(connection.execute(statement, params).all())
+
     def page(self, matching: Select[Any], order_by: tuple[Any, ...], paging: dict[str, Any],
              schema: Schema) -> dict[str, Any]:
         """One page of matching rows, dumped with schema (a Core row's columns by name),

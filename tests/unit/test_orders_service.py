@@ -296,22 +296,26 @@ def test_buyers_list_their_own_orders_and_admins_anyones(service):
     assert service.list_orders(actor=ADMIN, status="cancelled")["total"] == 0
 
 
-def test_details_bring_the_buyer_and_current_products(service):
+def test_details_bring_the_buyer_and_current_products_in_one_call(service):
     order = place(service)["order"]
     service.rpc.users.get_user.call_async.return_value.result.return_value = {"name": "ada"}
-    replies = {LAMP: {"id": LAMP, "price": "21.00"}}
-
-    def product_reply(product_id):
-        reply = MagicMock()
-        if product_id in replies:
-            reply.result.return_value = replies[product_id]
-        else:
-            reply.result.side_effect = NotFound("gone")
-        return reply
-    service.rpc.products.get_product.call_async.side_effect = product_reply
+    many = service.rpc.products.get_many.call_async
+    many.return_value.result.return_value = {LAMP: {"id": LAMP, "price": "21.00"}, MUG: None}
     details = service.get_order_details(order["id"], actor=BUYER)
     assert details["buyer"] == {"name": "ada"} and details["unavailable"] == []
     assert details["products"] == {LAMP: {"id": LAMP, "price": "21.00"}, MUG: None}
+    many.assert_called_once_with(sorted([LAMP, MUG]))
+    assert not service.rpc.products.get_product.call_async.called
+
+
+def test_details_say_which_part_was_out_of_reach(service):
+    order = place(service)["order"]
+    service.rpc.users.get_user.call_async.return_value.result.return_value = {"name": "ada"}
+    service.rpc.products.get_many.call_async.return_value.result.side_effect = \
+        ServiceUnavailable("No products service is running.")
+    details = service.get_order_details(order["id"], actor=BUYER)
+    assert details["unavailable"] == ["products"]
+    assert details["products"] == {LAMP: None, MUG: None}
 
 
 def test_a_key_race_won_by_another_body_takes_no_stock_for_the_loser(service):

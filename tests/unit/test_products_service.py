@@ -125,6 +125,22 @@ def test_unknown_or_inactive_products_cannot_be_taken(service):
     assert service.db.session.get(Product, lamp["id"]).stock == 10
 
 
+def test_many_products_come_in_one_call_with_none_for_those_not_on_sale(service):
+    lamp, mug = new_product(service), new_product(service, name="Mug")
+    service.update_product(mug["id"], {"is_active": False}, actor=ADMIN)
+    ghost = str(uuid.uuid4())
+    found = service.get_many([lamp["id"].upper(), mug["id"], ghost])
+    assert found == {lamp["id"]: service.get_product(lamp["id"]), mug["id"]: None,
+                     ghost: None}
+
+
+@pytest.mark.parametrize("ids", [[], ["not-an-id"], "a string", None,
+                                 [str(uuid.uuid4()) for _ in range(101)]])
+def test_a_batch_that_is_empty_malformed_or_over_100_is_invalid(service, ids):
+    with pytest.raises(InvalidInput):
+        service.get_many(ids)
+
+
 @pytest.mark.parametrize("items", [[], [{"product_id": "x", "quantity": 1}],
                                    [{"product_id": str(uuid.UUID(int=1)), "quantity": 0}],
                                    [{"product_id": str(uuid.UUID(int=1)), "quantity": 50_001}]])
