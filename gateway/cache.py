@@ -14,12 +14,14 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl
 
 from redis import Redis, RedisError
 from werkzeug.wrappers import Request, Response
 
+from contracts.products import ProductQuerySchema
 from gateway import metrics
 from gateway.errors import to_json
 from gateway.redis import LuaScript, RoundTrips
@@ -135,12 +137,45 @@ class ShownIn:
         return f"cache-shown:{self.kind}:{self.resource_id}"
 
 
-def listing_entry(kind: str, query_string: str) -> ListingEntry:
-    """The entry of a listing request, its parameters parsed exactly as werkzeug parses
-    request.args (which the route passes on), so both paths name the same entry."""
-    pairs = parse_qsl(query_string, keep_blank_values=True, errors="werkzeug.url_quote")
-    digest = hashlib.blake2b(to_json(sorted(pairs)).encode(), digest_size=12).hexdigest()
+# The parameters each cached listing takes (what its service's query schema knows).
+LISTING_PARAMETERS = {"product": frozenset(ProductQuerySchema().fields)}
+# Spellings that the service reads as one value ("007" is page 7, "5.00" is 5, "HOME" the
+# category home), each written one way in the key. Only spellings the service accepts are
+# rewritten: an invalid one must never name a valid one's entry (a hit would answer it).
+WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
+AMOUNT = re.compile(r"(?:0|[1-9][0-9]{0,11})(?:\.[0-9]{1,2})?")
+SPELLINGS: dict[str, tuple[re.Pattern[str], Callable[[str], str]]] = {
+    "page": (WHOLE_NUMBER, lambda value: str(int(value))),
+    "limit": (WHOLE_NUMBER, lambda value: str(int(value))),
+    "min_price": (AMOUNT, lambda value: str(Decimal(value).quantize(Decimal("0.01")))),
+    "max_price": (AMOUNT, lambda value: str(Decimal(value).quantize(Decimal("0.01")))),
+    "category": (re.compile(r".{1,50}", re.DOTALL), str.lower),
+}
+
+
+def listing_entry(kind: str, query_string: str) -> ListingEntry | None:
+    """The entry of a listing request, named by what the route passes on (the first value
+    of each parameter, parsed as werkzeug parses request.args) in one spelling per value,
+    so that neither path can be made to store a new entry for the same page by repeating a
+    parameter or spelling it otherwise. None for a parameter the listing does not know:
+    its service refuses it, and nothing is cached."""
+    known = LISTING_PARAMETERS[kind]
+    values: dict[str, str] = {}
+    for name, value in parse_qsl(query_string, keep_blank_values=True,
+                                 errors="werkzeug.url_quote"):
+        if name not in known:
+            return None
+        values.setdefault(name, value)
+    canonical = sorted((name, canonical_value(name, value)) for name, value in values.items())
+    digest = hashlib.blake2b(to_json(canonical).encode(), digest_size=12).hexdigest()
     return ListingEntry(kind, digest)
+
+
+def canonical_value(name: str, value: str) -> str:
+    spelling = SPELLINGS.get(name)
+    if spelling is None or not spelling[0].fullmatch(value):
+        return value
+    return spelling[1](value)
 
 
 def read_entry(redis: RoundTrips, entry: str | ListingEntry) -> str | None:
@@ -249,6 +284,8 @@ class ResponseCache:
                       fetch: Callable[[], dict[str, Any]]) -> Response:
         """A listing for the request's query string, from cache or from fetch()."""
         entry = listing_entry(kind, request.query_string.decode())
+        if entry is None:  # a parameter the service does not know: it refuses the request
+            return respond_with_etag(request, to_json(fetch()), "MISS")
         shown_ids: list[str] = []
 
         def fetch_noting_what_it_shows() -> dict[str, Any]:

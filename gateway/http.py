@@ -268,7 +268,8 @@ class GatewayWsgiApp:
             if not query.isascii():  # werkzeug's decoding of those is for the full path
                 return None
             listing = endpoint.cached_listing
-            return f"{listing}-listing", listing_entry(listing, query)
+            entry = listing_entry(listing, query)
+            return (f"{listing}-listing", entry) if entry is not None else None
         kind = endpoint.cached
         if kind is None or (endpoint.cached_for_anonymous_only
                             and "Authorization" in request.headers):

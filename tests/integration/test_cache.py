@@ -95,6 +95,17 @@ def test_a_listing_is_one_entry_whatever_the_order_of_its_parameters(shop):
     assert other_query.json()["items"] == first.json()["items"][::-1]
 
 
+def test_a_flood_of_repeated_parameters_stores_one_entry(shop, redis_client):
+    """page=1&page=<n> is page 1 to the route: one entry, however many n (it was one each)."""
+    api = shop[0]
+    answers = [api.http.get(f"/products?limit=100&page=1&page={n}") for n in range(2, 40)]
+    assert [answer.headers["X-Cache"] for answer in answers] == ["MISS"] + ["HIT"] * 37
+    assert len(list(redis_client.scan_iter("cache-list:product:*"))) == 1
+    refused = api.http.get("/products?page=1&utm_source=ad")
+    assert refused.status_code == 400 and "X-Cache" not in refused.headers
+    assert len(list(redis_client.scan_iter("cache-list:product:*"))) == 1
+
+
 def test_a_product_change_drops_the_cached_listings_at_once(shop):
     api, admin, products = shop
     query = "/products?category=home&sort=price"
@@ -147,6 +158,7 @@ def test_a_product_selling_out_leaves_or_joins_the_listings_filtered_by_stock(sh
 def test_a_listing_fill_that_raced_a_sale_of_a_product_it_shows_is_refused(redis_client):
     cache = ResponseCache(redis_client, ttl_seconds=60)
     showing, other = listing_entry("product", "sort=price"), listing_entry("product", "q=mug")
+    assert showing is not None and other is not None
     body, looked = cache.lookup_listing(showing)
     assert body is None
     _, other_looked = cache.lookup_listing(other)
