@@ -44,10 +44,11 @@ gates:
 # The fault, fuzz, concurrency and security suites at full length (minutes, not seconds).
 CHAOS_SUITES := tests/system/test_faults.py tests/system/test_fuzz.py \
 	tests/integration/test_concurrency.py tests/integration/test_security.py \
-	tests/integration/test_redis_down.py
+	tests/integration/test_redis_down.py tests/system/test_edge_attacks.py tests/integration/test_edge.py
 chaos:
 	@scripts/bootstrap.sh test
 	@FAULT_LOAD_SECONDS=$${FAULT_LOAD_SECONDS:-20} FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-200} \
+	  EDGE_ATTACK_CONNECTIONS=$${EDGE_ATTACK_CONNECTIONS:-2000} \
 	  FUZZ_MAX_SECONDS=$${FUZZ_MAX_SECONDS:-300} FUZZ_SEED=$${FUZZ_SEED:-random} \
 	  $(PY) scripts/stack.py test -- -s --timeout=1800 $(CHAOS_SUITES) $(PYTEST_ARGS)
 
