@@ -236,6 +236,9 @@ class GatewayWsgiApp:
                 match = adapter.match(return_rule=True)
             except HTTPException as exc:
                 match = exc
+        refused = self.take_body(request, match)
+        if refused is not None:  # counted against nothing: a stalled client costs no Redis
+            return refused
         verdict, _ = counted or self.count_request(request, None)
         if verdict is not None and not verdict.allowed:
             response = error_response(429, "RATE_LIMITED", "Too many requests; slow down.")
@@ -307,19 +310,26 @@ class GatewayWsgiApp:
                 request.headers.get("Origin"), requested, allowed))
         return Response(status=204, headers=headers)
 
+    def take_body(self, request: GatewayRequest, match: Match | None) -> Response | None:
+        """Reads a routed request's body into memory, before it is counted or given a
+        worker; the refusal (413, 408, 400) if it cannot be had."""
+        if match is None or isinstance(match, HTTPException) \
+                or not declares_body(request.environ):
+            return None
+        if (request.content_length or 0) > self.max_body_bytes:
+            return response_for_exception(RequestEntityTooLarge(
+                f"The body is larger than {self.max_body_bytes} bytes."))
+        try:
+            read_whole_body(request.environ, self.max_body_bytes, self.body_timeout_seconds)
+        except (ShopError, HTTPException) as refused:
+            return response_for_exception(refused)
+        return None
+
     def dispatch(self, request: GatewayRequest, match: Match) -> Response:
         if isinstance(match, NotFound):
             return error_response(404, "NOT_FOUND", f"No route for {request.path[:200]}.")
         if isinstance(match, HTTPException):
             return response_for_exception(match)
-        if (request.content_length or 0) > self.max_body_bytes:
-            return response_for_exception(RequestEntityTooLarge(
-                f"The body is larger than {self.max_body_bytes} bytes."))
-        if declares_body(request.environ):
-            try:
-                read_whole_body(request.environ, self.max_body_bytes, self.body_timeout_seconds)
-            except (ShopError, HTTPException) as refused:
-                return response_for_exception(refused)
         rule, values = match
         request.path_values = dict(values)
         request.route_template = route_template(rule.rule)
