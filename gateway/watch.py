@@ -21,6 +21,7 @@ from nameko.extensions import DependencyProvider
 from gateway import metrics
 from gateway.settings import GatewaySettings
 from shop.deadletters import waiting
+from shop.queues import BrokerSettings
 from shop.roster import BACKENDS, GATEWAY
 from shop.settings import settings_of
 from shop.transient import BROKER_GONE
@@ -28,14 +29,17 @@ from shop.transient import BROKER_GONE
 log = logging.getLogger(__name__)
 REFRESH_SECONDS = 15.0  # Prometheus's usual scrape interval
 CONNECT_SECONDS = 2.0
+TICK_SECONDS = 1.0  # heartbeats are read and sent this often between refreshes
 
 
 class DeadLetterWatch(DependencyProvider):
     """Reads each service's dead-letter queue depth every REFRESH_SECONDS into
-    shop_dead_letters; a broker outage keeps the last values and is tried again."""
+    shop_dead_letters; a broker outage keeps the last values and is tried again. Its
+    connection carries HEARTBEAT and moves past a node that is down, as every other."""
 
     def setup(self) -> None:
         self.amqp_uri = settings_of(self.container, GatewaySettings).amqp_uri
+        self.heartbeat = settings_of(self.container, BrokerSettings).heartbeat
         self.connection: Connection | None = None
         self.thread: GreenThread | None = None
 
@@ -52,23 +56,34 @@ class DeadLetterWatch(DependencyProvider):
         self.stop()
 
     def watch(self) -> None:
+        refresh_at = 0.0
         while True:
-            self.refresh()
-            eventlet.sleep(REFRESH_SECONDS)
+            try:
+                broker = self.connected()
+                if time.monotonic() >= refresh_at:
+                    refresh_at = time.monotonic() + REFRESH_SECONDS
+                    for service in (*BACKENDS, GATEWAY):
+                        metrics.DEAD_LETTERS.labels(service).set(waiting(broker, service))
+                self.keep_alive(broker)
+            except BROKER_GONE as error:
+                log.warning("cannot read the dead-letter queues: %s", error)
+                self.close()  # a fresh connection next time, after a pause
+                eventlet.sleep(min(REFRESH_SECONDS, CONNECT_SECONDS))
 
-    def refresh(self) -> None:
+    @staticmethod
+    def keep_alive(broker: amqp.Connection) -> None:
+        """Waits a tick, reading the broker's heartbeats and sending its own."""
         try:
-            broker = self.connected()
-            for service in (*BACKENDS, GATEWAY):
-                metrics.DEAD_LETTERS.labels(service).set(waiting(broker, service))
-        except BROKER_GONE as error:
-            log.warning("cannot read the dead-letter queues: %s", error)
-            self.close()  # a fresh connection next time
+            broker.drain_events(timeout=TICK_SECONDS)
+        except TimeoutError:
+            pass
+        broker.heartbeat_tick()
 
     def connected(self) -> amqp.Connection:
         if self.connection is None:
-            self.connection = Connection(self.amqp_uri, connect_timeout=CONNECT_SECONDS)
-            self.connection.connect()
+            self.connection = Connection(self.amqp_uri, heartbeat=self.heartbeat,
+                                         connect_timeout=CONNECT_SECONDS)
+            self.connection.ensure_connection(max_retries=1)  # past a node that is down
         return self.connection.connection
 
     def close(self) -> None:

@@ -100,9 +100,9 @@ def test_dead_letters_are_counted_per_service_over_one_connection(
     opened = []
 
     class CountedConnection(Connection):
-        def connect(self):
+        def ensure_connection(self, *args, **kwargs):
             opened.append(self)
-            return super().connect()
+            return super().ensure_connection(*args, **kwargs)
 
     monkeypatch.setattr(watch, "Connection", CountedConnection)
     monkeypatch.setattr(watch, "REFRESH_SECONDS", 0.1)

@@ -3,6 +3,7 @@ config and rules, and its metrics, recorded series and queue depths are queried 
 every query of the dashboard and the rules names a metric the shop exports."""
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -25,7 +26,8 @@ from tests.observability import (
     rule_expressions,
 )
 
-RABBIT_PROMETHEUS = "127.0.0.1:15692"  # devstack enables RabbitMQ's prometheus plugin
+# devstack enables RabbitMQ's prometheus plugin, on RABBIT_PROMETHEUS_PORT
+RABBIT_PROMETHEUS = f"127.0.0.1:{os.environ.get('RABBIT_PROMETHEUS_PORT', '15692')}"
 QUEUE_DEPTHS = f"http://{RABBIT_PROMETHEUS}/metrics/detailed?family=queue_coarse_metrics"
 
 
