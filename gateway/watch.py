@@ -87,11 +87,10 @@ class DeadLetterWatch(DependencyProvider):
         return self.connection.connection
 
     def close(self) -> None:
+        """Drops the connection without a word to the broker: it may be gone, and a stop
+        must not wait on it."""
         if self.connection is not None:
-            try:
-                self.connection.release()
-            except Exception:  # noqa: BLE001 (a connection already broken: nothing to free)
-                pass
+            self.connection.collect()
             self.connection = None
 
 
