@@ -40,9 +40,6 @@ class TrustedProxies:
                     f"TRUSTED_PROXIES: {entry!r} is not an address or a CIDR") from None
         return cls(networks)
 
-    def __bool__(self) -> bool:
-        return bool(self.networks)
-
     def trusts(self, address: str | None) -> bool:
         if not self.networks or not address:
             return False
